@@ -1,0 +1,71 @@
+"""Command line entry point: ``ctscope COMMAND ...``.
+
+Thin by design: each command lives in ``ctscope/commands/<name>.py`` with
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.  Command
+modules import heavy packages (numpy, numba, pyroute2 ...) inside ``run`` only, so
+``ctscope --help`` starts fast.  Errors derived from ``CtscopeError`` become one line
+on stderr and exit code 2; Ctrl-C exits 130.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from . import __version__
+from .errors import CtscopeError
+
+ORDER = ["replay", "verify", "plan", "size", "synth", "doctor", "snapshot", "list", "top",
+         "events", "exporter"]
+
+
+def _commands() -> dict:
+    from . import commands
+    found = {m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")}
+    names = [n for n in ORDER if n in found] + sorted(found - set(ORDER))
+    return {n: importlib.import_module(f"{commands.__name__}.{n}") for n in names}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctscope",
+        description="Linux connection tracking (nf_conntrack) in userspace: replay captures "
+                    "through a kernel-faithful model, plan remedies for 'table full, dropping "
+                    "packet', and diagnose live hosts.",
+        epilog="Run 'ctscope COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"ctscope {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, mod in _commands().items():
+        p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except CtscopeError as exc:
+        if args.debug:
+            raise
+        print(f"ctscope {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"ctscope {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
