@@ -49,7 +49,7 @@ ENTRY_DTYPE = np.dtype(
 
 # Extension side arrays (allocated only when enabled)
 ACCT_DTYPE = np.dtype([("pk0", np.uint64), ("by0", np.uint64), ("pk1", np.uint64), ("by1", np.uint64)])
-SCTP_DTYPE = np.dtype([("vtag0", np.uint32), ("vtag1", np.uint32), ("last_dir", np.uint8), ("init", np.uint8)])
+# SCTP keeps its private data (vtags ...) in the TCP fields, like the kernel's union nf_conntrack_proto.
 
 
 def entry_bytes() -> int:
@@ -94,8 +94,10 @@ FATE_FORWARDED = 1
 FATE_LOCAL = 2
 FATE_ROUTING_DROP = 3
 FATE_CONNTRACK_DROP = 4
+FATE_SENT = 5            # host model: a locally generated packet left the host
 FATE_NAMES = {FATE_FORWARDED: "forwarded", FATE_LOCAL: "local",
-              FATE_ROUTING_DROP: "routing_drop", FATE_CONNTRACK_DROP: "conntrack_drop"}
+              FATE_ROUTING_DROP: "routing_drop", FATE_CONNTRACK_DROP: "conntrack_drop",
+              FATE_SENT: "sent"}
 
 # --- TCP states (enum tcp_conntrack) -----------------------------------------
 TCP_NONE, TCP_SYN_SENT, TCP_SYN_RECV, TCP_ESTABLISHED, TCP_FIN_WAIT = 0, 1, 2, 3, 4

@@ -56,6 +56,12 @@ PKT_DTYPE = np.dtype(
         ("route", np.uint8),      # ROUTE_* (path model)
         ("rule", np.uint8),       # RULE_* verdict of the raw table
         ("sctp_first", np.uint8), # SCTP: type of the first chunk
+        ("sctp_itag", np.uint32), # SCTP: initiate tag of an INIT / INIT_ACK chunk
+        ("sctp_cflags", np.uint8),# SCTP: chunk flags of the first chunk (T bit of ABORT/SHUTDOWN_COMPLETE)
+        # (added by packet input) TCP options conntrack does not use, kept for analysis
+        ("mss", np.uint16),       # TCP MSS option value, 0 = option absent
+        ("tsval", np.uint32),     # TCP timestamp option TSval (valid if PF_TCP_TS set)
+        ("tsecr", np.uint32),     # TCP timestamp option TSecr (valid if PF_TCP_TS set)
     ]
 )
 
@@ -73,6 +79,7 @@ PF_FIRST_FRAG = 1 << 9     # (internal to defrag) first fragment
 PF_LOCAL_SRC = 1 << 10     # path model: source is a local address (host model)
 PF_LOCAL_DST = 1 << 11     # path model: destination is a local address (host model)
 PF_ICMP_TRUNC = 1 << 12    # ICMP error whose quoted packet is too short for a tuple
+PF_TCP_TS = 1 << 13        # TCP timestamp option present (``tsval``/``tsecr``)
 
 # --- skip reasons: the frame never reaches conntrack ---------------------------
 SKIP_NONE = 0
@@ -86,6 +93,7 @@ SKIP_RAW_DROP = 7
 SKIP_TRUNCATED = 8
 SKIP_FRAG_FAILED = 9
 SKIP_BAD_IP4_ADDR = 10
+SKIP_OTHERHOST = 11        # link layer says PACKET_OTHERHOST: ip_rcv_core() drops it
 
 SKIP_REASONS = {
     SKIP_NOT_IP: "not IP",
@@ -98,6 +106,7 @@ SKIP_REASONS = {
     SKIP_TRUNCATED: "frame truncated before the IP header ends",
     SKIP_FRAG_FAILED: "fragment dropped by reassembly",
     SKIP_BAD_IP4_ADDR: "IPv4 source/destination rejected by ip_rcv_core",
+    SKIP_OTHERHOST: "frame for another host (PACKET_OTHERHOST)",
 }
 
 # --- route (path model) -------------------------------------------------------
