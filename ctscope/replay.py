@@ -65,11 +65,11 @@ class ReplayJob:
         from .commands._common import ifnames_from_args
         from .engine.tracker import Tracker
         from .errors import CtscopeError
-        from .packets.path import apply_path_model
         from .packets.source import open_capture
 
         try:
-            cap = open_capture(self.capture)
+            # the capture applies defragmentation and the path model (router / --local host)
+            cap = open_capture(self.capture, local_nets=self.local_nets, settings=self.settings)
             self._capture_obj = cap
             ifnames = ifnames_from_args(self.iface_args, getattr(cap, "interfaces", {})) if self.iface_args else dict(getattr(cap, "interfaces", {}))
             self.tracker = tr = Tracker(self.settings, self.rules, ifnames)
@@ -78,7 +78,6 @@ class ReplayJob:
             t0 = time.perf_counter()
             with self._progress(cap) as advance:
                 for batch in cap:
-                    apply_path_model(batch, self.local_nets)
                     ct, fate = tr.process_batch(batch)
                     self._count(batch, ct, fate)
                     if vfh is not None:
@@ -157,7 +156,7 @@ class ReplayJob:
                 e = ev.entry
                 e.event = ev.kind
                 e.event_usec = ev.ts // 1000
-                e.use = None
+                e.use = e.mark = None   # conntrack -E prints neither
                 fh.write(format_entry(e, "events") + "\n")
 
     def _write_table(self) -> None:
