@@ -250,7 +250,7 @@ def _init_entry(tbl, e, pk, isport_unused, S, acct, tstamp):
     if S[K.K_TSTAMP] != 0 and tstamp.shape[0] > 0:
         f |= EF_TSTAMP
         tstamp[e] = 0
-    r.flags = f
+    r.eflags = f
 
 
 @njit(cache=True)
@@ -272,7 +272,7 @@ def _confirm(tbl, heads, meta, stats, ext, ev, S, e, now):
     hash_insert(tbl, heads, e, seed)
     tbl[e].status |= IPS_CONFIRMED
     tstamp = ext[1]
-    if (tbl[e].flags & EF_TSTAMP) != 0:
+    if (tbl[e].eflags & EF_TSTAMP) != 0:
         tstamp[e] = now
     if S[K.K_EVENTS] != 0:
         record_event(tbl, e, ev, meta, ext, EV_NEW, 0, now)
@@ -292,7 +292,7 @@ def _table_full(tbl, meta, stats, ev, ext, S, pk, now):
         # the event carries the tuple that could not be tracked (scratch slot tbl[-1])
         scratch = tbl.shape[0] - 1
         _init_entry(tbl, scratch, pk, 0, S, ext[0][:0], ext[1][:0])
-        tbl[scratch].flags = 0
+        tbl[scratch].eflags = 0
         record_event(tbl, scratch, ev, meta, ext, EV_TABLE_FULL, 0, now)
 
 
@@ -398,7 +398,7 @@ def process_batch(batch, start, tbl, heads, meta, stats, ext, ev, sctp, series, 
                 # __nf_ct_refresh_acct(): the timeout is set, never extended
                 if (r.status & IPS_FIXED_TIMEOUT) == 0:
                     r.expires = now + timeout
-                if (r.flags & EF_ACCT) != 0:
+                if (r.eflags & EF_ACCT) != 0:
                     a = acct[e]
                     if d == 0:
                         a.pk0 += 1

@@ -43,7 +43,7 @@ ENTRY_DTYPE = np.dtype(
         ("last_dir", np.uint8), ("last_index", np.uint8),
         ("last_wscale", np.uint8), ("last_flags", np.uint8),
         ("retrans", np.uint8),
-        ("flags", np.uint8),        # EF_* model bits (extensions present ...)
+        ("eflags", np.uint8),       # EF_* model bits (extensions present ...)
     ]
 )
 

@@ -169,7 +169,7 @@ def slot_alloc(tbl, meta):
 @njit(cache=True)
 def slot_free(tbl, meta, e):
     """nf_conntrack_free(): the slot returns to the free list, the count drops."""
-    tbl[e].flags = 0
+    tbl[e].eflags = 0
     tbl[e].status = 0
     tbl[e].nxt_o = meta[M_FREE]
     meta[M_FREE] = e

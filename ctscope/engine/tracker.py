@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
+from numba.core import config as numba_config
 
 from ..packets.record import PKT_DTYPE, RULE_DROP, SKIP_RAW_DROP, empty_batch
 from . import settings as K
@@ -34,6 +35,7 @@ from .table import (
     live_order, new_meta,
 )
 
+_NO_JIT = bool(numba_config.DISABLE_JIT)
 EVENT_CAPACITY = 1 << 16
 INITIAL_SLOTS = 1 << 12
 
@@ -54,6 +56,13 @@ class Verdict:
 
     ctinfo: str | None  # NEW, ESTABLISHED, ... INVALID, UNTRACKED, DROPPED; None: not seen
     fate: str | None
+
+
+def _rec(arr: np.ndarray) -> np.ndarray:
+    """With NUMBA_DISABLE_JIT=1 the engine runs as plain Python, where only
+    ``np.recarray`` elements allow attribute access (``pk.ts``); compiled code takes
+    the plain structured arrays."""
+    return arr.view(np.recarray) if _NO_JIT else arr
 
 
 def _addr(hi: int, lo: int, l3: int) -> str:
@@ -101,9 +110,10 @@ class Tracker:
         out_fate = np.zeros(n, np.uint8)
         i = 0
         while True:
-            i, why = process_batch(batch, i, self.tbl, self.heads, self.meta, self.stats_arr,
-                                   (self.acct, self.tstamp), (self.evtbl, self.evi, self.evacct),
-                                   self._sctp, self.series, self.S, out_ct, out_fate)
+            with np.errstate(over="ignore"):   # uint64 hash arithmetic wraps (pure-Python mode)
+                i, why = process_batch(_rec(batch), i, _rec(self.tbl), self.heads, self.meta, self.stats_arr,
+                                       (_rec(self.acct), self.tstamp), (_rec(self.evtbl), self.evi, _rec(self.evacct)),
+                                       self._sctp, self.series, self.S, out_ct, out_fate)
             if i >= n:
                 break
             if why == STOP_EVENTS:
@@ -207,7 +217,7 @@ class Tracker:
 
     def live_slots(self, now: int | None = None) -> np.ndarray:
         """Indices of confirmed, unexpired entries in /proc order."""
-        return live_order(self.tbl, self.heads, self.now if now is None else now)
+        return live_order(_rec(self.tbl), self.heads, self.now if now is None else now)
 
     def state_mix(self, now: int | None = None) -> dict[str, int]:
         """Visible entries by protocol and state, e.g. {"tcp TIME_WAIT": 812, "udp": 40}."""
@@ -239,8 +249,8 @@ class Tracker:
         if unreplied_only:
             slots = slots[(self.tbl["status"][slots] & IPS_SEEN_REPLY) == 0]
         for e in slots:
-            acct = self.acct[e] if len(self.acct) and self.tbl[e]["flags"] & EF_ACCT else None
-            ts = int(self.tstamp[e]) if len(self.tstamp) and self.tbl[e]["flags"] & EF_TSTAMP else None
+            acct = self.acct[e] if len(self.acct) and self.tbl[e]["eflags"] & EF_ACCT else None
+            ts = int(self.tstamp[e]) if len(self.tstamp) and self.tbl[e]["eflags"] & EF_TSTAMP else None
             yield self._entry(self.tbl[e], acct, ts, now)
 
     def _entry(self, r, acct, tstart, now, with_timeout=True):
