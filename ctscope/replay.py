@@ -259,10 +259,11 @@ def _nat_suspects(entries) -> int:
     return hits
 
 
-def _fmt_ts(ts: float | None) -> str:
+def _fmt_ts(ts: float | None, first: float | None = None) -> str:
     if ts is None:
         return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1000):03d} UTC"
+    text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + f".{int((ts % 1) * 1000):03d} UTC"
+    return f"+{ts - first:.1f} s ({text})" if first is not None else text
 
 
 def format_summary(r: dict) -> str:
@@ -287,7 +288,7 @@ def format_summary(r: dict) -> str:
         add(f"  not seen  {n:,} {reason}")
     mx = st["nf_conntrack_max"]
     pct = f" ({100 * r['peak_entries'] / mx:.0f} % of max)" if mx else ""
-    add(f"peak        {r['peak_entries']:,} entries{pct} at {_fmt_ts(r['peak_ts'])}")
+    add(f"peak        {r['peak_entries']:,} entries{pct} at {_fmt_ts(r['peak_ts'], r['first_ts'])}")
     add(f"end         {r['entries_end']:,} entries counted, {r['visible_end']:,} visible "
         f"({r['assured_end']:,} assured, {r['unreplied_end']:,} unreplied)")
     if r["state_mix_end"]:
@@ -295,7 +296,7 @@ def format_summary(r: dict) -> str:
     add(f"early drop  {r['stats']['early_drop']:,} entries evicted")
     if r["table_full_drops"]:
         add(f"TABLE FULL  {r['table_full_drops']:,} packets dropped ('nf_conntrack: table full, dropping "
-            f"packet'), first at {_fmt_ts(r['first_table_full_ts'])}; {r['seconds_at_max']:.1f} s at max")
+            f"packet'), first at {_fmt_ts(r['first_table_full_ts'], r['first_ts'])}; {r['seconds_at_max']:.1f} s at max")
     else:
         add("table full  never")
     s = r["stats"]
