@@ -1,0 +1,126 @@
+"""What a kernel run returns: ``FrameVerdict`` per frame and ``KernelResult``, plus
+the helpers that explain frames which could not be scored."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..craft.checksum import inet_checksum
+
+
+@dataclass
+class FrameVerdict:
+    """What happened to one injected frame."""
+
+    i: int
+    side: str
+    t_sched: float          # the scenario's time, relative to its first frame (s)
+    t_sent_ns: int          # actual send time, ns after the run's first send
+    fate: str = "dropped"   # forwarded | local | dropped
+    ctinfo: str = "unscorable"
+    reason: str = ""
+    out_side: str | None = None
+    entry: dict | None = None   # step mode: the frame's entry right after it (ctnetlink GET)
+    count: int | None = None    # step mode: nf_conntrack_count right after it
+
+    @property
+    def t_sent(self) -> float:
+        return self.t_sent_ns / 1e9
+
+
+@dataclass
+class KernelResult:
+    frames: list = field(default_factory=list)
+    table: list = field(default_factory=list)          # /proc entries
+    table_netlink: list = field(default_factory=list)  # ctnetlink dump
+    table_problems: list = field(default_factory=list)
+    count: int = 0
+    stats_before: dict = field(default_factory=dict)
+    stats_after: dict = field(default_factory=dict)
+    stats_delta: dict = field(default_factory=dict)
+    capture_drops: int = 0
+    unmatched_out: int = 0
+    inject_seconds: float = 0.0
+    start_monotonic_ns: int = 0
+    sysctls: dict = field(default_factory=dict)
+    kernel: str = ""
+
+    def ctinfos(self) -> list[str]:
+        return [f.ctinfo for f in self.frames]
+
+    def fates(self) -> list[str]:
+        return [f.fate for f in self.frames]
+
+    def codes(self):
+        """(ctinfo, fate) as uint8 arrays in the engine's codes (``engine.layout``):
+        unscorable -> CT_NOT_SEEN; a conntrack drop -> CT_DROPPED/FATE_CONNTRACK_DROP;
+        the TTL <= 1 routing drop -> FATE_ROUTING_DROP; other losses -> FATE_NONE."""
+        import numpy as np
+
+        from ..engine import layout as L
+        by_name = {v: k for k, v in L.CTINFO_NAMES.items()}
+        ct = np.full(len(self.frames), L.CT_NOT_SEEN, dtype=np.uint8)
+        fate = np.zeros(len(self.frames), dtype=np.uint8)
+        for i, f in enumerate(self.frames):
+            if f.ctinfo in by_name:
+                ct[i] = by_name[f.ctinfo]
+            if f.fate == "forwarded":
+                fate[i] = L.FATE_FORWARDED
+            elif f.fate == "local":
+                fate[i] = L.FATE_LOCAL
+            elif f.reason.startswith("dropped by conntrack"):
+                ct[i], fate[i] = L.CT_DROPPED, L.FATE_CONNTRACK_DROP
+            elif f.reason.startswith("TTL"):
+                fate[i] = L.FATE_ROUTING_DROP
+        return ct, fate
+
+    def sent_ns(self, base_ns: int = 0):
+        """Actual injection times as int64 ns from ``base_ns`` (feed these to a model)."""
+        import numpy as np
+        return np.array([base_ns + f.t_sent_ns for f in self.frames], dtype=np.int64)
+
+    def entries(self, **match) -> list[dict]:
+        """Entries whose original tuple has all the given fields (src=, dport= ...)."""
+        return [e for e in self.table if all(e["orig"].get(k) == v for k, v in match.items())]
+
+
+def frag_key(l3: bytes) -> tuple | None:
+    """Identity of the datagram an IP fragment belongs to (None if not a fragment).
+    IPv6 keys leave the identification out: the firewall picks a new one when it
+    re-fragments."""
+    v = l3[0] >> 4 if l3 else 0
+    if v == 4 and len(l3) >= 20:
+        if (l3[6] << 8 | l3[7]) & 0x3FFF:
+            return (4, l3[12:20], l3[9], l3[4:6])
+        return None
+    if v == 6 and len(l3) >= 40:
+        nh, off = l3[6], 40
+        for _ in range(8):
+            if nh == 44:
+                return (6, l3[8:40])
+            if nh not in (0, 43, 60) or off + 2 > len(l3):
+                return None
+            nh, off = l3[off], off + (l3[off + 1] + 1) * 8
+    return None
+
+
+def icmp_code(p) -> int:
+    """ICMP code of a non-error ICMP frame (part of the tuple for a ctnetlink GET)."""
+    if p.proto not in (1, 58) or p.inner is not None:
+        return 0
+    off = (p.l3[0] & 15) * 4 if p.version == 4 else 40
+    if p.version == 6 and p.l3[6] != 58:
+        return 0            # extension headers in between: codes other than 0 are rare
+    return p.l3[off + 1] if len(p.l3) > off + 1 else 0
+
+
+def unmatched_reason(p, frame: bytes) -> str:
+    if p.version == 0:
+        return "not an IPv4/IPv6 frame"
+    if p.fragment:
+        return "IP fragment whose datagram never left the firewall (incomplete or dropped)"
+    if p.version == 4 and inet_checksum(p.l3[:(p.l3[0] & 15) * 4]) != 0:
+        return "bad IPv4 header checksum: dropped by ip_rcv before conntrack"
+    if p.ttl <= 1:
+        return ("TTL/hop limit <= 1: conntrack saw it in PREROUTING but forwarding dropped it "
+                "before confirmation (no verdict mark)")
+    return "never left the firewall: dropped (conntrack drop, see stats 'drop', or routing/IP checks)"
