@@ -29,6 +29,7 @@ PROC_STAT = "/proc/thread-self/net/stat/nf_conntrack"
 COUNT = "/proc/sys/net/netfilter/nf_conntrack_count"
 OTHER = {"c": "s", "s": "c"}
 MAX_REALTIME_S = 900.0
+MAX_FRAME = 1514
 
 
 class KernelHarness:
@@ -176,6 +177,9 @@ class KernelHarness:
         t_prev = frames[0][0] if frames else 0.0
         t_eff = 0.0
         for (t, _s, frame), side in zip(frames, sides):
+            if len(frame) > MAX_FRAME:
+                raise InputError(f"frame of {len(frame)} bytes: the test links carry at most "
+                                 f"{MAX_FRAME} (MTU 1500 + Ethernet header)", where=f"frame {len(peeks)}")
             p = peek(frame)
             peeks.append(p)
             keys.append(None if p.fragment or p.version == 0 else norm_key(p.l3))
@@ -253,6 +257,7 @@ class KernelHarness:
             if f.fate == "dropped" and not f.reason:
                 f.reason = unmatched_reason(p, frames[f.i][2])
         res.stats_after = self.stats()
+        res.t_read_ns = time.monotonic_ns() - res.start_monotonic_ns
         res.stats_delta = {k: res.stats_after[k] - res.stats_before.get(k, 0) for k in res.stats_after}
         if read_table:
             res.table, res.table_netlink, res.count, res.table_problems = self.read_table(read_netlink)

@@ -41,6 +41,7 @@ class KernelResult:
     unmatched_out: int = 0
     inject_seconds: float = 0.0
     start_monotonic_ns: int = 0
+    t_read_ns: int = 0      # when the final table/count read began, ns after the first send
     sysctls: dict = field(default_factory=dict)
     kernel: str = ""
 
@@ -113,6 +114,11 @@ def icmp_code(p) -> int:
     return p.l3[off + 1] if len(p.l3) > off + 1 else 0
 
 
+# ff02::1, ff02::2, ff05::2: delivered locally by a forwarding router whatever the hop limit
+LOCAL_GROUPS6 = (bytes.fromhex("ff02" + "0" * 26 + "01"), bytes.fromhex("ff02" + "0" * 26 + "02"),
+                 bytes.fromhex("ff05" + "0" * 26 + "02"))
+
+
 def unmatched_reason(p, frame: bytes) -> str:
     if p.version == 0:
         return "not an IPv4/IPv6 frame"
@@ -120,6 +126,9 @@ def unmatched_reason(p, frame: bytes) -> str:
         return "IP fragment whose datagram never left the firewall (incomplete or dropped)"
     if p.version == 4 and inet_checksum(p.l3[:(p.l3[0] & 15) * 4]) != 0:
         return "bad IPv4 header checksum: dropped by ip_rcv before conntrack"
+    if p.version == 6 and p.ttl <= 1 and p.dst in LOCAL_GROUPS6:
+        return ("hop limit <= 1 to a group the firewall joins: delivered and confirmed locally, but "
+                "the verdict copy is lost (nf_dup_ipv6 decrements the hop limit to 0)")
     if p.ttl <= 1:
         return ("TTL/hop limit <= 1: conntrack saw it in PREROUTING but forwarding dropped it "
                 "before confirmation (no verdict mark)")

@@ -94,6 +94,7 @@ SKIP_TRUNCATED = 8
 SKIP_FRAG_FAILED = 9
 SKIP_BAD_IP4_ADDR = 10
 SKIP_OTHERHOST = 11        # link layer says PACKET_OTHERHOST: ip_rcv_core() drops it
+SKIP_LOOPBACK = 12         # incoming copy on the loopback device: the ct was attached at LOCAL_OUT
 
 SKIP_REASONS = {
     SKIP_NOT_IP: "not IP",
@@ -107,6 +108,7 @@ SKIP_REASONS = {
     SKIP_FRAG_FAILED: "fragment dropped by reassembly",
     SKIP_BAD_IP4_ADDR: "IPv4 source/destination rejected by ip_rcv_core",
     SKIP_OTHERHOST: "frame for another host (PACKET_OTHERHOST)",
+    SKIP_LOOPBACK: "loopback re-entry (conntrack already attached at LOCAL_OUT)",
 }
 
 # --- route (path model) -------------------------------------------------------

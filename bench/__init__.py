@@ -1,0 +1,1 @@
+"""ctscope's benchmark suite: ``python -m bench --help``."""

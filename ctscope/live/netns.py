@@ -1,0 +1,49 @@
+"""Read another named network namespace (``--netns NAME``).
+
+Choice: a helper subprocess, ``ip netns exec NAME python -m ctscope.live.snapshot``,
+rather than ``setns()`` in a thread.  Reasons: /proc/net is a link to the *process's*
+(thread-group leader's) netns, so a thread that called setns() must use
+/proc/thread-self/net and can never use helpers that open /proc/net; /proc/sys/net is
+resolved at open time per thread, an easy source of silent mix-ups; ``ip netns exec``
+also remounts /sys for the namespace and applies /etc/netns/NAME; and a crash or hang
+in the helper cannot leave this process in the wrong namespace.  The helper only reads
+(same readers as the local snapshot) and prints JSON.  Needs root, like ``ip netns exec``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from ..errors import InputError, PrivilegeError
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def helper_command(name: str, args: list[str] | None = None) -> list[str]:
+    return ["ip", "netns", "exec", name, sys.executable, "-m", "ctscope.live.snapshot", *(args or [])]
+
+
+def read_netns(name: str, args: list[str] | None = None, timeout: float = 120) -> dict:
+    """The snapshot of netns ``name`` (``ip netns list`` names)."""
+    if not _NAME_RE.match(name) or name in (".", ".."):
+        raise InputError(f"not a network namespace name: {name!r}", "--netns")
+    if not os.path.exists(f"/run/netns/{name}"):
+        raise InputError(f"no network namespace named {name!r} (see 'ip netns list')", "--netns")
+    if os.geteuid() != 0:
+        raise PrivilegeError("reading another network namespace needs root ('ip netns exec')", "--netns")
+    pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")]))}
+    try:
+        out = subprocess.run(helper_command(name, args), capture_output=True, text=True,
+                             timeout=timeout, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(f"helper failed: {exc}", "--netns") from None
+    if out.returncode != 0:
+        raise InputError(f"helper failed: {out.stderr.strip()[-300:]}", "--netns")
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        raise InputError("helper printed no JSON", "--netns") from None

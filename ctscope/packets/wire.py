@@ -1,0 +1,41 @@
+"""Byte-level helpers shared by the numba decoders: big-endian loads, TCP sequence
+comparison, pflags updates.  All ``@njit(cache=True)``."""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def be16(b, o):
+    return (np.int64(b[o]) << 8) | np.int64(b[o + 1])
+
+
+@njit(cache=True)
+def be32(b, o):
+    return (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
+
+
+@njit(cache=True)
+def be64(b, o):
+    v = np.uint64(0)
+    for k in range(8):
+        v = (v << np.uint64(8)) | np.uint64(b[o + k])
+    return v
+
+
+@njit(cache=True)
+def _setflag(out, i, flag):
+    out[i]["pflags"] = out[i]["pflags"] | flag
+
+
+@njit(cache=True)
+def _clearflag(out, i, flag):
+    out[i]["pflags"] = out[i]["pflags"] & ~np.uint16(flag)
+
+
+@njit(cache=True)
+def _after(a, b):
+    """TCP sequence comparison ``after(a, b)`` (include/net/tcp.h)."""
+    d = (a - b) & 0xFFFFFFFF
+    return d != 0 and d < 0x80000000
