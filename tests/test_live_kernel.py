@@ -177,6 +177,12 @@ for i in range(500):                  # new flows until the table refuses some
         failed += 1
         if failed == 3:
             break
+for i in range(3):                    # net_ratelimit (shared by every netns): 10 per 5 s;
+    time.sleep(5.2)                   # one more refusal in each fresh window gets logged
+    try:
+        raw.sendto(pk(A, B, 700 + i, 9999), ("127.0.0.2", 0))
+    except OSError:
+        pass
 print(failed, os.stat("/proc/self/ns/net").st_ino)
 """
 
@@ -200,7 +206,7 @@ def test_table_full_is_seen_by_the_readers():
         values = snap["sysctl"]["values"]
         assert values["nf_conntrack_max"] - 2 <= values["nf_conntrack_count"] <= values["nf_conntrack_max"]
         assert snap["stat"]["totals"]["drop"] >= int(failed)
-        assert snap["table"]["summary"]["flags"]["assured"] >= snap["table"]["lines"] - 2
+        assert snap["table"]["summary"]["flags"]["assured"] >= 0.99 * snap["table"]["lines"]
         log = kernel_log()
         assert log.by_netns.get(inode, 0) >= 1, log.as_dict()
     finally:
