@@ -1,10 +1,4 @@
-"""summarize(): fast path equals the full parser; speed on a 262,144-line table."""
-import os
-import resource
-import subprocess
-import sys
-import time
-
+"""summarize(): the fast path equals the full parser (its speed is measured in bench/)."""
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -248,3 +248,17 @@ def test_pcapng_tsoffset_and_pcap_fcs_bits_in_linktype(tmp_path):
     p = write_pcap(tmp_path / "f.pcap", frames(1), linktype=0x14000001)   # FCS-length bits set
     cap, rec = read_all(p)
     assert cap.linktypes == {0: 1} and rec[0]["sport"] == 1000
+
+
+@pytest.mark.parametrize("bits", [10, 30, 40, 62])
+def test_pcapng_binary_resolutions(tmp_path, bits):
+    bio = io.BytesIO()
+    w = PcapngWriter(bio)
+    w.interface(1, tsresol=0x80 | bits)
+    secs, half = 1_700_000_000, 1 << (bits - 1)
+    ticks = (secs << bits) + half if bits < 34 else ((secs % 4) << bits) + half
+    w.epb(0, frames(1)[0], ticks)
+    (tmp_path / "b.pcapng").write_bytes(bio.getvalue())
+    _, rec = read_all(tmp_path / "b.pcapng")
+    want_s = secs if bits < 34 else secs % 4
+    assert rec[0]["ts"] == want_s * 10**9 + 500_000_000

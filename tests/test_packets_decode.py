@@ -448,3 +448,25 @@ def test_loopback_device_copies():
         assert r["skip"] == 0 and r["route"] == R.ROUTE_LOCAL_OUT
     # the same ::1 packet arriving on a real interface is rejected by ip6_rcv_core()
     assert one(sll(ip6, pkttype=0, proto=0x86DD), 113)["skip"] == R.SKIP_BAD_IP6_ADDR
+
+
+@pytest.mark.parametrize("opts,dropped", [
+    (b"\x01\x01\x01\x00", False),                          # NOPs, EOL
+    (b"\x94\x04\x00\x00", False),                          # router alert
+    (b"\x07\x07\x04" + b"\0" * 4 + b"\x00", False),        # record route, room for one address
+    (b"\x44\x0c\x05\x00" + b"\0" * 8, False),              # timestamp, TSONLY, 2 slots
+    (b"\x83\x07\x04" + b"\0" * 4 + b"\x00", True),         # LSRR: source routing refused
+    (b"\x89\x07\x04" + b"\0" * 4 + b"\x00", True),         # SSRR
+    (b"\x07\x07\x03" + b"\0" * 4 + b"\x00", True),         # RR pointer < 4
+    (b"\x07\x09\x04" + b"\0" * 4 + b"\x00", True),         # length past the header
+    (b"\x07\x01\x00\x00", True),                           # length < 2
+    (b"\x44\x04\x05\xf0", True),                           # TS full, overflow counter 15
+    (b"\x07\x03\x04" + b"\x07\x03\x04" + b"\0\0", True),   # RR twice
+])
+def test_ipv4_options_dropped_after_prerouting(opts, dropped):
+    ip = ipv4(A, B, 17, udp(A, B, 1, 2, b"o"), options=opts)
+    r = one(ether(ip))
+    assert r["skip"] == 0 and r["sport"] == 1                  # conntrack still sees it
+    assert (r["route"] == R.ROUTE_DROP) == dropped
+    host = one(ether(ip), local_nets=[A + "/32"])               # sent by the host itself
+    assert host["route"] == R.ROUTE_LOCAL_OUT

@@ -137,3 +137,32 @@ def test_property_reassembly_equals_whole(data, sizes8, rnd):
         assert rec[f] == whole[f]
     assert int(rec["pflags"]) & ~R.PF_REASSEMBLED == int(whole["pflags"])
     assert bool(rec["pflags"] & R.PF_REASSEMBLED) == (len(fr) > 1)
+
+
+def test_frag6_timeout_from_settings():
+    from ctscope.engine.settings import Settings
+    s = Settings()
+    s.set("nf_conntrack_frag6_timeout", "5")
+    f6 = [ether(p) for p in frag6(SEG6, sizes=(16,))]
+    rec = decode_packets(f6, ts_ns=[0, 6 * NS], settings=s)
+    assert rec[0]["skip"] == R.SKIP_FRAG_FAILED and rec[1]["skip"] == R.SKIP_FRAG_HELD
+    rec = decode_packets(f6, ts_ns=[0, 4 * NS], settings=s)
+    assert rec[1]["skip"] == 0
+
+
+def test_duplicate_inside_a_run_vs_overlap_across_runs():
+    from ctscope.packets.defrag import FAILED, HELD, Defragmenter
+    seg = udp(A, B, 1, 2, bytes(100))                  # 108 bytes of L4
+    whole = ipv4(A, B, 17, seg, ident=3)
+
+    def piece(off, ln, more=True):
+        return ipv4(A, B, 17, seg[off:off + ln], ident=3, flags_frag=(0x2000 if more else 0) | off // 8)
+
+    d = Defragmenter()
+    add = (lambda p: d.add(4, p, len(p), 0, 0, (0, 0))[0])
+    assert add(piece(0, 16)) == HELD and add(piece(16, 16)) == HELD     # one run [0, 32)
+    assert add(piece(8, 16)) == FAILED and d.stats["failed"] == 1       # inside the run: dup
+    assert len(d.queues) == 1                                          # queue kept
+    assert add(piece(64, 16)) == HELD                                  # new tail run [64, 80)
+    assert add(piece(24, 16)) == FAILED and not d.queues               # crosses run edge: killed
+    assert whole  # (the datagram these pieces come from)

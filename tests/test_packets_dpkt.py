@@ -151,3 +151,39 @@ def test_generator_is_not_trivial():
 
     collect()
     assert seen["corrupt"] > 0 and seen["sack"] > 0
+
+
+@st.composite
+def icmp_errors(draw):
+    """ICMPv4 errors quoting a random UDP/TCP packet (header + 8 bytes), built by dpkt."""
+    src, dst = draw(addr4), draw(addr4)
+    inner_proto = draw(st.sampled_from([6, 17]))
+    sport, dport = draw(u16), draw(u16)
+    l4 = (dpkt.udp.UDP(sport=sport, dport=dport, data=b"q" * 20) if inner_proto == 17 else
+          dpkt.tcp.TCP(sport=sport, dport=dport, seq=draw(u32), data=b"t" * 20))
+    inner = dpkt.ip.IP(src=dst, dst=src, p=inner_proto, data=l4)
+    inner.len = 20 + len(bytes(l4))
+    quote = bytes(inner)[:20 + draw(st.integers(0, 8))]
+    typ = draw(st.sampled_from([3, 11, 12]))
+    msg = dpkt.icmp.ICMP(type=typ, code=draw(st.integers(0, 5)), data=b"\0\0\0\0" + quote)
+    ip = dpkt.ip.IP(src=src, dst=dst, p=1, data=msg)
+    ip.len = 20 + len(bytes(msg))
+    return bytes(dpkt.ethernet.Ethernet(src=b"\2" * 6, dst=b"\4" * 6, type=0x0800, data=ip)), quote
+
+
+@settings(max_examples=200, deadline=None)
+@given(icmp_errors())
+def test_icmp_error_inner_tuple_matches_dpkt(pkt):
+    frame, quote = pkt
+    r = decode_packets([frame], path_model=False)[0]
+    inner = dpkt.ip.IP(quote)             # dpkt parses what it can of the quoted packet
+    f = int(r["pflags"])
+    assert not f & R.PF_CSUM_BAD and f & R.PF_L4_OK
+    assert r["in_proto"] == inner.p
+    assert int(r["in_src_lo"]) == int.from_bytes(inner.src, "big")
+    assert int(r["in_dst_lo"]) == int.from_bytes(inner.dst, "big")
+    if len(quote) >= 24:
+        assert f & R.PF_INNER_OK and not f & R.PF_ICMP_TRUNC
+        assert (r["in_sport"], r["in_dport"]) == struct.unpack(">HH", quote[20:24])
+    else:
+        assert f & R.PF_ICMP_TRUNC and not f & R.PF_INNER_OK

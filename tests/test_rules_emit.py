@@ -160,9 +160,11 @@ def test_real_nft_accepts_and_listing_parses_back(tmp_path):
     ns = _netns()
     try:
         _run(ns, ["nft", "-f", "-"], stdin=text)
+        _run(ns, ["nft", "-f", "-"], stdin=text)          # re-applying replaces the table
         listing = _run(ns, ["nft", "list", "ruleset"])
     finally:
         subprocess.run(["ip", "netns", "delete", ns], check=True)
+    assert listing.count("notrack comment") == text.count("notrack comment") > 0
     (tmp_path / "ours.nft").write_text(text)
     (tmp_path / "kernel.nft").write_text(listing)
     _same_verdicts(load_rules([str(tmp_path / "ours.nft")]), load_rules([str(tmp_path / "kernel.nft")]))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ctscope.errors import InputError
@@ -212,3 +211,76 @@ def test_skipped_and_non_ip_packets_untouched():
     b["zone"] = 5
     rs.apply(b, {})
     assert b["rule"].tolist() == [RULE_NONE, RULE_NOTRACK] and b["zone"].tolist() == [0, 0]
+
+
+def test_nft_command_forms_define_insert_and_icmp(tmp_path):
+    p = tmp_path / "cmds.nft"
+    p.write_text("flush ruleset\n"
+                 "define ECHO = echo-request\n"
+                 "table ip6 t {\n}\n"
+                 "add chain ip6 t pre { type filter hook prerouting priority raw ; policy accept ; }\n"
+                 "add rule ip6 t pre icmpv6 type { $ECHO, nd-neighbor-solicit } notrack\n"
+                 "insert rule ip6 t pre icmpv6 type != echo-reply meta l4proto icmpv6 ct zone set 2\n"
+                 "add table ip gone\ndelete table ip gone\n")
+    s = tmp_path / "icmp.save"
+    s.write_text("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                 "[3:180] -A PREROUTING -p icmp -m icmp --icmp-type 8 -j NOTRACK\n"
+                 "[0:0] -A PREROUTING -p icmp -m icmp --icmp-type 3/4 -j DROP\nCOMMIT\n")
+    rs = load_rules([str(p), str(s)])
+    assert [d.split(": ", 1)[0] for d in rs.modelled] == [f"{p}:6", f"{p}:7", f"{s}:4", f"{s}:5"]
+    b = empty_batch(6)
+    b["l3"] = [4, 4, 4, 6, 6, 6]
+    b["proto"] = [1, 1, 1, 58, 58, 58]
+    b["dport"] = [8 << 8, 3 << 8 | 4, 3 << 8, 128 << 8, 129 << 8, 135 << 8]   # type << 8 | code
+    rs.apply(b, {})
+    # inserted rule runs first: zone template, then the notrack is ignored (kernel: ct attached)
+    assert b["rule"].tolist() == [RULE_NOTRACK, RULE_DROP, RULE_NONE, RULE_NONE, RULE_NONE, RULE_NONE]
+    assert b["zone"].tolist() == [0, 0, 0, 2, 0, 2]
+
+
+def test_iptables_script_with_user_chain_policy_and_syn(tmp_path):
+    p = tmp_path / "fw.sh"
+    p.write_text("#!/bin/sh\n"
+                 "iptables -w -t raw -N SYNS\n"
+                 "iptables -t raw -A PREROUTING -i eth0 -p tcp --syn -j SYNS\n"
+                 "iptables -t raw -A SYNS -p tcp -m tcp --dport 443 -j CT --notrack\n"
+                 "iptables -t raw -A SYNS -j RETURN\n"
+                 "iptables -t raw -A PREROUTING -p tcp -m tcp --tcp-flags SYN,ACK SYN,ACK -j ACCEPT\n"
+                 "iptables -t raw -P OUTPUT DROP\n"
+                 "ip6tables -t raw -A PREROUTING -p udp --dport 53 -j NOTRACK\n")
+    rs = load_rules([str(p)])
+    assert len(rs.modelled) == 5
+    b = empty_batch(6)
+    b["l3"] = [4, 4, 4, 4, 6, 4]
+    b["proto"] = [6, 6, 6, 6, 17, 17]
+    b["tcpflags"] = [0x02, 0x12, 0x02, 0x10, 0, 0]
+    b["dport"] = [443, 443, 80, 443, 53, 53]
+    b["ifindex"] = 1
+    b["route"] = [ROUTE_LOCAL_IN] * 5 + [ROUTE_LOCAL_OUT]
+    rs.apply(b, {1: "eth0"})
+    assert b["rule"].tolist() == [RULE_NOTRACK, RULE_NONE, RULE_NONE, RULE_NONE, RULE_NOTRACK, RULE_DROP]
+
+
+def test_goto_returns_to_the_callers_caller(tmp_path):
+    p = tmp_path / "goto.save"
+    p.write_text(RAW_GOTO)
+    rs = load_rules([str(p)])
+    b = pkts(dict(proto=17, dport=53), dict(proto=17, dport=54), dict(proto=6, dport=53))
+    rs.apply(b, {})
+    # udp/53: goto A, A falls off -> back to PREROUTING's caller (the policy): the
+    # NOTRACK after the goto is skipped; udp/54: jump B returns, NOTRACK applies
+    assert b["rule"].tolist() == [RULE_NONE, RULE_NOTRACK, RULE_NONE]
+
+
+RAW_GOTO = """*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:A - [0:0]
+:B - [0:0]
+-A PREROUTING -p udp -m udp --dport 53 -g A
+-A PREROUTING -p udp -m udp --dport 54 -j B
+-A PREROUTING -p udp -j NOTRACK
+-A A -p tcp -j DROP
+-A B -p tcp -j DROP
+COMMIT
+"""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +31,7 @@ PROTO_POOL = [6, 17, 1, 132]
 class GMatch:
     kind: str           # proto, sport, dport, saddr, daddr, iface, mark
     neg: bool = False
+    named: bool = False  # addresses printed as an ipset / nft named set
     proto: int = 0
     ranges: tuple = ()
     nets: tuple = ()    # ipaddress networks, one family
@@ -89,9 +89,10 @@ def matches_st(draw, flavor, hook, in_user_chain):
         if draw(st.integers(0, 4)) == 0:
             nets = draw(nets_st(family))
             neg = draw(st.booleans())
-            if neg and flavor == "xt":
+            named = draw(st.booleans())
+            if neg and flavor == "xt" and not named:
                 nets = nets[:1]
-            out.append(GMatch(k, neg, nets=tuple(nets)))
+            out.append(GMatch(k, neg, named=named, nets=tuple(nets)))
     if not in_user_chain and draw(st.integers(0, 4)) == 0:
         name = draw(st.sampled_from(["eth0", "eth", "cali", "lo", "eth1"]))
         wild = name in ("eth", "cali") or draw(st.booleans())
@@ -107,12 +108,12 @@ def matches_st(draw, flavor, hook, in_user_chain):
 def action_st(draw, users_available):
     kinds = ["notrack", "notrack", "zone", "zone", "accept", "drop", "return", "mark", "mark", "noop"]
     if users_available:
-        kinds += ["jump", "jump", "jump"]
+        kinds += ["jump", "jump", "jump", "goto", "goto", "goto"]
     k = draw(st.sampled_from(kinds))
     if k == "zone":
         return ("zone", draw(st.integers(1, 5)))
-    if k == "jump":
-        return ("jump", draw(st.sampled_from(users_available)))
+    if k in ("jump", "goto"):
+        return (k, draw(st.sampled_from(users_available)))
     if k == "mark":
         v = draw(st.sampled_from([1, 0x10000, 0x40000]))
         return draw(st.sampled_from([("mark", 0, v), ("mark", ~v & 0xFFFFFFFF, v), ("mark", ~v & 0xFFFFFFFF, 0)]))
@@ -121,7 +122,7 @@ def action_st(draw, users_available):
 
 @st.composite
 def ruleset_st(draw, flavor):
-    n_users = draw(st.integers(0, 2))
+    n_users = draw(st.sampled_from([0, 1, 2, 2]))
     names = [f"user{i}" for i in range(n_users)]
     users = {}
     for i in reversed(range(n_users)):      # a user chain may jump only to later ones: no loops
@@ -146,7 +147,20 @@ def _xt_ports(ranges):
     return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in ranges)
 
 
-def print_xt(rs: GRuleset, rnd) -> str:
+def _nets_text(nets):
+    return [str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in nets]
+
+
+def print_ipsets(sets: dict) -> str:
+    out = []
+    for name, nets in sets.items():
+        fam = "inet6" if nets[0].version == 6 else "inet"
+        out.append(f"create {name} hash:net family {fam} hashsize 1024 maxelem 65536")
+        out += [f"add {name} {n}" for n in nets]
+    return "\n".join(out) + "\n"
+
+
+def print_xt(rs: GRuleset, rnd, sets: dict) -> str:
     lines = ["*raw", f":PREROUTING {rs.policy['prerouting'].upper()} [0:0]",
              f":OUTPUT {rs.policy['output'].upper()} [0:0]"]
     lines += [f":{n} - [0:0]" for n in rs.users]
@@ -161,7 +175,11 @@ def print_xt(rs: GRuleset, rnd) -> str:
                     parts.append(f"{bang}-p {'tcp' if m.proto == 6 else 'udp' if m.proto == 17 else m.proto}")
             for m in r.matches:
                 bang = "! " if m.neg else ""
-                if m.kind in ("saddr", "daddr"):
+                if m.kind in ("saddr", "daddr") and m.named:
+                    name = f"gen{len(sets)}"
+                    sets[name] = list(m.nets)
+                    parts.append(f"-m set {bang}--match-set {name} {'src' if m.kind == 'saddr' else 'dst'}")
+                elif m.kind in ("saddr", "daddr"):
                     parts.append(f"{bang}{'-s' if m.kind == 'saddr' else '-d'} {','.join(map(str, m.nets))}")
                 elif m.kind == "iface":
                     name = m.iface[0] + ("+" if m.iface[1] else "")
@@ -187,6 +205,8 @@ def print_xt(rs: GRuleset, rnd) -> str:
                 parts.append(f"-j {a[0].upper()}")
             elif a[0] == "jump":
                 parts.append(f"-j {a[1]}")
+            elif a[0] == "goto":
+                parts.append(f"-g {a[1]}")
             elif a[0] == "mark":
                 parts.append(f"-j MARK --set-xmark {a[2]:#x}/{(~a[1]) & 0xFFFFFFFF:#x}")
             else:
@@ -209,7 +229,7 @@ def _nft_mark(a):
     return f"meta mark set meta mark | {xor:#x}"
 
 
-def print_nft(rs: GRuleset, rnd) -> str:
+def print_nft(rs: GRuleset, rnd, sets: dict) -> str:
     lines = ["table inet gen {"]
     chains = [("pre", "prerouting", rs.base["prerouting"]), ("out", "output", rs.base["output"])]
     chains += [(n, None, r) for n, r in rs.users.items()]
@@ -232,8 +252,12 @@ def print_nft(rs: GRuleset, rnd) -> str:
                     parts.append(f"{pn} {m.kind} {op}{_nft_set([str(a) if a == b else f'{a}-{b}' for a, b in m.ranges])}")
                 elif m.kind in ("saddr", "daddr"):
                     kw = "ip" if m.nets[0].version == 4 else "ip6"
-                    items = [str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in m.nets]
-                    parts.append(f"{kw} {m.kind} {op}{_nft_set(items)}")
+                    if m.named:
+                        name = f"s{len(sets)}"
+                        sets[name] = list(m.nets)
+                        parts.append(f"{kw} {m.kind} {op}@{name}")
+                    else:
+                        parts.append(f"{kw} {m.kind} {op}{_nft_set(_nets_text(m.nets))}")
                 elif m.kind == "iface":
                     kw = "iifname" if hook == "prerouting" else "oifname"
                     parts.append(f'{kw} {op}"{m.iface[0]}{"*" if m.iface[1] else ""}"')
@@ -252,14 +276,18 @@ def print_nft(rs: GRuleset, rnd) -> str:
                 parts.append(f"ct zone set {a[1]}")
             elif a[0] in ("accept", "drop", "return"):
                 parts.append(a[0])
-            elif a[0] == "jump":
-                parts.append(f"jump {a[1]}")
+            elif a[0] in ("jump", "goto"):
+                parts.append(f"{a[0]} {a[1]}")
             elif a[0] == "mark":
                 parts.append(_nft_mark(a))
             else:
                 parts.append('log prefix "gen: "')
             lines.append("\t\t" + " ".join(parts))
         lines.append("\t}")
+    for name, nets in sets.items():          # nft wants sets declared before use
+        typ = "ipv4_addr" if nets[0].version == 4 else "ipv6_addr"
+        lines.insert(1, f"\tset {name} {{\n\t\ttype {typ}\n\t\tflags interval\n"
+                        f"\t\telements = {{ {', '.join(_nets_text(nets))} }}\n\t}}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -334,6 +362,8 @@ def brute_force(rs: GRuleset, p):
                 res = run(rs.users[a[1]])
                 if res != "continue":
                     return res
+            elif a[0] == "goto":        # the callee's return goes to our caller
+                return run(rs.users[a[1]])
         return "continue"
 
     res = run(rs.base[hook])
@@ -371,10 +401,14 @@ def batch_st(draw, n_max=60):
     return b
 
 
-def _check(tmp_path, text, rs, batch, name):
+def _check(tmp_path, text, rs, batch, name, sets=None):
     path = tmp_path / name
     path.write_text(text)
-    ruleset = load_rules([str(path)])
+    ipsets = []
+    if sets and name.endswith(".save"):
+        (tmp_path / "gen.ipset").write_text(print_ipsets(sets))
+        ipsets = [str(tmp_path / "gen.ipset")]
+    ruleset = load_rules([str(path)], ipset_paths=ipsets)
     ruleset.apply(batch, IFNAMES)
     for i in range(len(batch)):
         want = brute_force(rs, batch[i])
@@ -389,13 +423,15 @@ SETTINGS = settings(max_examples=300, deadline=None,
 @SETTINGS
 @given(rs=ruleset_st("xt"), batch=batch_st(), rnd=st.randoms())
 def test_iptables_save_roundtrip_matches_brute_force(tmp_path, rs, batch, rnd):
-    _check(tmp_path, print_xt(rs, rnd), rs, batch, "gen.save")
+    sets = {}
+    _check(tmp_path, print_xt(rs, rnd, sets), rs, batch, "gen.save", sets)
 
 
 @SETTINGS
 @given(rs=ruleset_st("nft"), batch=batch_st(), rnd=st.randoms())
 def test_nft_roundtrip_matches_brute_force(tmp_path, rs, batch, rnd):
-    _check(tmp_path, print_nft(rs, rnd), rs, batch, "gen.nft")
+    sets = {}
+    _check(tmp_path, print_nft(rs, rnd, sets), rs, batch, "gen.nft", sets)
 
 
 def test_brute_force_is_not_trivial():

@@ -97,9 +97,9 @@ def run(args) -> int:
     from ..verify.capture import read_frames
     from ..verify.runner import verify_frames
 
-    config, limits = _config(args)
     if os.geteuid() != 0:
         raise PrivilegeError("needs root: the capture is replayed through the kernel in network namespaces")
+    config, limits = _config(args)
     frames = read_frames(args.capture)
     res = verify_frames(frames, config, limits=limits)
     if args.json:

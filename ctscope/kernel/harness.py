@@ -21,7 +21,8 @@ from ..errors import InputError
 from . import nsutil, table
 from .inject import Injector, norm_key
 from .netns import Topology
-from .result import FrameVerdict, KernelResult, frag_key, icmp_code, unmatched_reason
+from .result import (FrameVerdict, KernelResult, frag_key, icmp_code, strip_atomic_fragment,
+                     unmatched_reason)
 from .ruleset import TABLE, VERDICTS
 
 PROC_TABLE = "/proc/thread-self/net/nf_conntrack"
@@ -182,7 +183,9 @@ class KernelHarness:
                                  f"{MAX_FRAME} (MTU 1500 + Ethernet header)", where=f"frame {len(peeks)}")
             p = peek(frame)
             peeks.append(p)
-            keys.append(None if p.fragment or p.version == 0 else norm_key(p.l3))
+            atomic = strip_atomic_fragment(p.l3) if p.fragment else None
+            keys.append(norm_key(atomic) if atomic else None if p.fragment or p.version == 0
+                        else norm_key(p.l3))
             wire.append(self.inj.wire(side, frame))
             gap = max(0.0, t - t_prev)
             t_eff += min(gap, max_gap) if max_gap is not None else gap

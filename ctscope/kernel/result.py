@@ -104,6 +104,28 @@ def frag_key(l3: bytes) -> tuple | None:
     return None
 
 
+def strip_atomic_fragment(l3: bytes) -> bytes | None:
+    """An IPv6 atomic fragment (fragment header with offset 0 and M=0) as the firewall
+    forwards it: conntrack's defragmentation (nf_ct_frag6_gather() ->
+    nf_ct_frag6_reasm()) removes the fragment header.  None for anything else."""
+    if len(l3) < 48 or l3[0] >> 4 != 6:
+        return None
+    prev, nh, off = 6, l3[6], 40
+    for _ in range(8):
+        if nh == 44:
+            if off + 8 > len(l3) or (l3[off + 2] << 8 | l3[off + 3]) & 0xFFF9:
+                return None
+            out = bytearray(l3[:off] + l3[off + 8:])
+            out[prev] = l3[off]
+            plen = (l3[4] << 8 | l3[5]) - 8
+            out[4:6] = plen.to_bytes(2, "big")
+            return bytes(out)
+        if nh not in (0, 43, 60) or off + 2 > len(l3):
+            return None
+        prev, nh, off = off, l3[off], off + (l3[off + 1] + 1) * 8
+    return None
+
+
 def icmp_code(p) -> int:
     """ICMP code of a non-error ICMP frame (part of the tuple for a ctnetlink GET)."""
     if p.proto not in (1, 58) or p.inner is not None:

@@ -23,7 +23,7 @@ from numba import njit
 from .checksum import ok, sum16
 from .l4 import decode_l4
 from .record import (
-    PF_CSUM_UNCHECKED, PF_EGRESS, PF_L4_MALFORMED, SKIP_BAD_IP6_ADDR, SKIP_BAD_IP_CSUM,
+    PF_CSUM_UNCHECKED, PF_EGRESS, PF_L4_MALFORMED, ROUTE_DROP, SKIP_BAD_IP6_ADDR, SKIP_BAD_IP_CSUM,
     SKIP_BAD_IP_LEN, SKIP_FRAG_HELD, SKIP_NOT_IP, SKIP_TRUNCATED,
 )
 from .wire import _setflag, be16, be32, be64
@@ -106,6 +106,55 @@ def _hbh_check(buf, off, h, avail_end, plen):
 
 
 @njit(cache=True)
+def _ipv4_options_drop(buf, off, ihl):
+    """True if ip_rcv_finish_core() -> ip_rcv_options() drops the packet after
+    PREROUTING (net/ipv4/ip_input.c, net/ipv4/ip_options.c: ip_options_compile()):
+    an option with a bad length or pointer, a repeated RR/TS/source route, a TS
+    overflow of 15, or any source route (LSRR/SSRR) since accept_source_route is 0
+    for conf/all [U: default read in devinet.c, not verified on 6.18]."""
+    q = off + 20
+    end = off + ihl
+    have_rr = False
+    have_ts = False
+    while q < end:
+        t = np.int64(buf[q])
+        if t == 0:
+            break
+        if t == 1:
+            q += 1
+            continue
+        if end - q < 2:
+            return True
+        ln = np.int64(buf[q + 1])
+        if ln < 2 or ln > end - q:
+            return True
+        if t == 0x83 or t == 0x89:             # LSRR / SSRR
+            return True
+        if t == 7:                             # record route
+            if have_rr or ln < 3 or buf[q + 2] < 4:
+                return True
+            if np.int64(buf[q + 2]) <= ln and np.int64(buf[q + 2]) + 3 > ln:
+                return True
+            have_rr = True
+        elif t == 0x44:                        # timestamp
+            if have_ts or ln < 4 or buf[q + 2] < 5:
+                return True
+            ptr = np.int64(buf[q + 2])
+            if ptr <= ln:
+                fl = buf[q + 3] & 0xF
+                if (fl == 0 and ptr + 3 > ln) or ((fl == 1 or fl == 3) and ptr + 7 > ln):
+                    return True
+            elif (buf[q + 3] >> 4) == 15:
+                return True
+            have_ts = True
+        elif t == 0x94:                        # router alert
+            if ln < 4:
+                return True
+        q += ln
+    return False
+
+
+@njit(cache=True)
 def decode_l3(buf, w, off, cap, wire, ver, out, i, crctab):
     """Decode the IP datagram at ``buf[off:]`` into ``out[i]``.
 
@@ -156,6 +205,8 @@ def decode_l3(buf, w, off, cap, wire, ver, out, i, crctab):
         out[i]["proto"] = proto
         out[i]["src_lo"] = src
         out[i]["dst_lo"] = dst
+        if ihl > 20 and _ipv4_options_drop(buf, off, ihl):
+            out[i]["route"] = ROUTE_DROP          # kept by the path model (path.py)
         if be16(buf, off + 6) & 0x3FFF:          # MF or a fragment offset
             out[i]["skip"] = SKIP_FRAG_HELD
             return 0

@@ -16,8 +16,8 @@ net/ipv4/inet_fragment.c: inet_frag_find(), inet_frag_queue_insert()):
 * memory: when the queued bytes exceed the high threshold (ipfrag_high_thresh and
   nf_conntrack_frag6_high_thresh, 4 MB) new fragments are dropped (inet_frag_find());
   the per-fragment cost is approximated as its length plus ``SKB_OVERHEAD``;
-* an exact duplicate is dropped alone (IPFRAG_DUP); any other overlap kills the whole
-  queue (IPFRAG_OVERLAP -> inet_frag_kill());
+* a fragment inside an already queued run is a duplicate, dropped alone (IPFRAG_DUP);
+  any other overlap kills the whole queue (IPFRAG_OVERLAP -> inet_frag_kill());
 * a second "last" fragment with a different end, data past the last fragment's end,
   an empty fragment, a non-last fragment whose size is not a multiple of 8 (IPv6), or
   a datagram over 65535 bytes kill the queue.
@@ -45,6 +45,8 @@ class _Queue:
     total: int = 0               # datagram payload length once known
     last_in: bool = False
     pieces: dict = field(default_factory=dict)   # offset -> (end, bytes, complete_capture)
+    runs: list = field(default_factory=list)     # [start, end] of inet_frag "runs"
+    tail: int = -1                               # index in runs of the tail run
     cost: int = 0
     records: list = field(default_factory=list)  # (batch id, record index)
 
@@ -116,16 +118,16 @@ class Defragmenter:
             end &= ~7
             if q.last_in and end > q.total:
                 bad = True
-        if bad:
+        if bad or end <= offset:
             self._kill(key, q, "failed")
             return FAILED, None, False
-        for o, (e, _, _) in q.pieces.items():
-            if o == offset and e == end:          # IPFRAG_DUP: drop just this one
-                self.stats["failed"] += 1
-                return FAILED, None, False
-            if offset < e and o < end:             # IPFRAG_OVERLAP
-                self._kill(key, q, "failed")
-                return FAILED, None, False
+        verdict = _insert_run(q, offset, end)
+        if verdict == "dup":                       # IPFRAG_DUP: drop just this one
+            self.stats["failed"] += 1
+            return FAILED, None, False
+        if verdict == "overlap":                   # IPFRAG_OVERLAP: kill the queue
+            self._kill(key, q, "failed")
+            return FAILED, None, False
         if not more:
             q.last_in, q.total = True, end
         elif end > q.total:
@@ -159,6 +161,33 @@ class Defragmenter:
     def take_killed(self) -> list[tuple[int, int]]:
         out, self.killed = self.killed, []
         return out
+
+
+def _insert_run(q: _Queue, offset: int, end: int) -> str:
+    """inet_frag_queue_insert() (net/ipv4/inet_fragment.c): fragments appended right
+    after the tail form a "run"; a fragment past the tail that starts inside it is an
+    overlap; otherwise the run it falls into decides: inside it = duplicate, across
+    its edge = overlap, in a gap = a new run of its own."""
+    if q.tail < 0:
+        q.runs.append([offset, end])
+        q.tail = 0
+        return "ok"
+    tail = q.runs[q.tail]
+    if end > tail[1]:
+        if offset < tail[1]:
+            return "overlap"
+        if offset == tail[1]:
+            tail[1] = end
+        else:
+            q.runs.append([offset, end])
+            q.tail = len(q.runs) - 1
+        return "ok"
+    for start, stop in q.runs:
+        if end <= start or offset >= stop:
+            continue
+        return "dup" if start <= offset and end <= stop else "overlap"
+    q.runs.append([offset, end])
+    return "ok"
 
 
 def _nh_pos(pkt: bytes, fhoff: int) -> int:

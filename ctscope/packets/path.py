@@ -28,7 +28,9 @@ IPv6 (net/ipv6/ip6_input.c: ip6_mc_input(); net/ipv6/ip6_output.c: ip6_forward()
 4. hop limit <= 1 -> drop (ip6_forward(): ICMPV6_TIME_EXCEED);
 5. otherwise forwarded.
 
-The local groups are delivered whatever the TTL/hop limit.
+The local groups are delivered whatever the TTL/hop limit.  IPv4 packets whose
+options ip_rcv_options() rejects come with route = ROUTE_DROP preset by the decoder
+(after PREROUTING, so conntrack saw them); that verdict is kept.
 
 Host model: ``local_nets`` lists the host's own networks (127.0.0.0/8 and ::1 are
 added: the host always owns them).  A local source means the
@@ -87,6 +89,7 @@ def apply_path(batch: np.ndarray, local_nets=None) -> None:
         nets += [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
     live = batch["skip"] == 0
     l3 = batch["l3"]
+    preset_drop = batch["route"] == ROUTE_DROP       # decoder: IPv4 options (decode.py)
     route = np.where(batch["ttl"] <= 1, ROUTE_DROP, ROUTE_FORWARD).astype(np.uint8)
     i4 = np.flatnonzero(live & (l3 == 4))
     i6 = np.flatnonzero(live & (l3 == 6))
@@ -121,6 +124,7 @@ def apply_path(batch: np.ndarray, local_nets=None) -> None:
     ff02, ff05 = U(0xFF02 << 48), U(0xFF05 << 48)
     r6[((dh == ff02) & ((dl == U(1)) | (dl == U(2)))) | ((dh == ff05) & (dl == U(2)))] = ROUTE_LOCAL_IN
     route[i6] = r6
+    route[preset_drop] = ROUTE_DROP
     flags = batch["pflags"]
     if nets:
         route[src_local] = ROUTE_LOCAL_OUT

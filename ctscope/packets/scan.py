@@ -232,7 +232,11 @@ def _ts_ns(ticks, mode, param, offset_s):
         ns = ticks // param
     else:
         mask = (np.int64(1) << param) - 1
-        ns = (ticks >> param) * 1_000_000_000 + (((ticks & mask) * 1_000_000_000) >> param)
+        frac = ticks & mask
+        if param > 30:                 # keep frac * 10^9 inside 63 bits
+            ns = (ticks >> param) * 1_000_000_000 + (((frac >> (param - 30)) * 1_000_000_000) >> 30)
+        else:
+            ns = (ticks >> param) * 1_000_000_000 + ((frac * 1_000_000_000) >> param)
     return ns + offset_s * 1_000_000_000
 
 

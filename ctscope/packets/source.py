@@ -1,11 +1,18 @@
 """``open_capture()``: a pcap / pcapng file (optionally gzip-compressed, or ``-`` for
 stdin) as an iterable of ``PKT_DTYPE`` batches, in frame order, in bounded memory.
 
-The file is read in large chunks into one reusable uint8 buffer; the compiled
-scanners in ``scan.py`` decode whole chunks at a time.  Python only handles what is
-rare: pcapng section and interface blocks, fragments (``defrag.py``), the path model
-(``path.py``, once per batch) and errors, which become ``InputError`` naming the
-file, the frame number and the byte offset.
+The file is read in 2 MiB chunks into one reusable uint8 buffer (grown only for a
+larger record); the compiled scanners in ``scan.py`` decode a whole chunk per call.
+Python only handles what is rare or vectorised: pcapng section and interface blocks,
+fragments (``defrag.py``), the path model (``path.py``, numpy, on each decoded chunk
+while its records are still in the CPU cache) and errors, which become ``InputError``
+naming the file, the frame number and the byte offset.
+
+``Capture`` attributes: ``interfaces`` {ifindex: name} (pcapng IDBs numbered from 1
+across sections, SLL2 ifindexes), ``linktypes`` {ifindex: link type} (0 = classic pcap),
+``bytes_total`` (file size, None for stdin), ``bytes_read`` (compressed bytes for gzip),
+``summary`` (frames, ip_frames, truncated_frames, ts_backwards, csum_bad,
+csum_unchecked, reassembled, skipped {reason: n}, link_types, fragments, format, gzip).
 """
 from __future__ import annotations
 

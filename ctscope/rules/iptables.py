@@ -187,8 +187,7 @@ def _parse_mark(text: str) -> tuple[int, int]:
     return int(text, 0), 0xFFFFFFFF
 
 
-def compile_rule(rule: RawRule, table: TableDef, chain: ChainDef, ipsets, known_chains,
-                 hook_dir: str | None) -> M.Rule:
+def compile_rule(rule: RawRule, table: TableDef, chain: ChainDef, ipsets, known_chains) -> M.Rule:
     """Compile the tokens of one rule in a modelled chain; unsupported -> InputError."""
     fam = 6 if table.family == "ipv6" else 4
     toks = rule.tokens
@@ -307,6 +306,8 @@ def compile_rule(rule: RawRule, table: TableDef, chain: ChainDef, ipsets, known_
                     if not z.isdigit():
                         unsupported(f"{tok} {z}")
                     target.zone = int(z)
+                    if tok == "--zone-orig":
+                        target.note = "CT --zone-orig modelled as --zone (one zone per packet record)"
                     if target.kind != "notrack":
                         target.kind = "zone"
                 else:

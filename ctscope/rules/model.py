@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..packets.record import (PF_LOCAL_DST, PF_LOCAL_SRC, RULE_DROP, RULE_NONE,
+from ..packets.record import (PF_LOCAL_DST, PF_LOCAL_SRC, RULE_DROP,
                               RULE_NOTRACK)
 from .addr import AddrSet, keys_from_words
 from .names import PORT_PROTOS
@@ -390,6 +390,7 @@ class Action:
     and_mask: int = 0xFFFFFFFF
     xor: int = 0
     target: str = ""
+    note: str = ""         # a modelling assumption this statement relies on
 
     @property
     def is_verdict(self) -> bool:

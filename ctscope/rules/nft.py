@@ -434,7 +434,7 @@ CT_STATES = ("invalid", "established", "related", "new", "untracked")
 
 
 class _Compiler:
-    def __init__(self, rule: RawRule, table: TableDef, ipsets):
+    def __init__(self, rule: RawRule, table: TableDef):
         self.rule, self.table, self.toks, self.i = rule, table, rule.tokens, 0
         self.items: list = []
 
@@ -833,9 +833,8 @@ def _port_ranges(op: str, vals: list[str]) -> tuple:
     return tuple(ranges)
 
 
-def compile_rule(rule: RawRule, table: TableDef, chain: ChainDef, ipsets, known_chains,
-                 hook_dir) -> M.Rule:
-    items = _Compiler(rule, table, ipsets).compile()
+def compile_rule(rule: RawRule, table: TableDef, chain: ChainDef, ipsets, known_chains) -> M.Rule:
+    items = _Compiler(rule, table).compile()
     for it in items:
         if isinstance(it, M.Action) and it.kind in ("jump", "goto") and it.target not in known_chains:
             raise InputError(f"unsupported expression '{it.kind} {it.target}' (no such chain) in rule: "

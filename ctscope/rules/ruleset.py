@@ -162,14 +162,15 @@ def load_rules(paths4, paths6=(), ipset_paths=()) -> RuleSet:
             ch = t.chains[name]
             chain = M.Chain(name, policy=(ch.policy or "accept").lower(), where=ch.where)
             for r in ch.rules:
-                rule = mod.compile_rule(r, t, ch, ipsets, t.chains, None)
+                rule = mod.compile_rule(r, t, ch, ipsets, t.chains)
                 chain.rules.append(rule)
                 rs.modelled.append(rule.describe())
                 for it in rule.items:
                     if isinstance(it, M.IfaceMatch):
                         rs.needs_interfaces = True
-                    if isinstance(it, M.ConstMatch) and it.note and it.note not in rs.notes:
-                        rs.notes.append(it.note)
+                    note = getattr(it, "note", "")
+                    if note and note not in rs.notes:
+                        rs.notes.append(note)
             if chain.policy not in ("accept", "drop"):
                 raise InputError(f"unsupported chain policy '{chain.policy}'", ch.where)
             compiled[name] = chain
@@ -199,7 +200,6 @@ def _where_key(desc: str):
 def _reachable(t: TableDef, base_names: list[str], mod) -> list[str]:
     seen: list[str] = []
     stack = list(base_names)
-    path_stack: dict[str, set] = {}
     while stack:
         n = stack.pop()
         if n in seen:

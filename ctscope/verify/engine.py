@@ -26,10 +26,15 @@ SYSCTL_DIR = "/proc/sys/net/netfilter"
 
 def host_limits() -> dict:
     """The global ``nf_conntrack_max`` and ``nf_conntrack_buckets`` (read-only)."""
+    from ..errors import CtscopeError
     out = {}
     for name in ("nf_conntrack_max", "nf_conntrack_buckets"):
-        with open(os.path.join(SYSCTL_DIR, name)) as f:
-            out[name] = int(f.read())
+        try:
+            with open(os.path.join(SYSCTL_DIR, name)) as f:
+                out[name] = int(f.read())
+        except (OSError, ValueError) as exc:
+            raise CtscopeError(f"cannot read {name} of the running kernel ({exc}): is nf_conntrack "
+                               "available?") from None
     return out
 
 

@@ -1,6 +1,7 @@
 """Property: random, mostly valid TCP/UDP/ICMP conversations, some perturbed (losses,
 reordering, duplicates, corrupted header fields with and without a valid checksum),
-interleaved, give the same verdicts, table and stats in the engine as in the kernel.
+interleaved, give the same verdicts, table and stats in the engine as in the kernel
+(under the default settings and a few variants: tcp_loose 0, be_liberal, ...).
 
 CI: a fixed seed (``CTSCOPE_PROPERTY_SEED``, default below), ``CTSCOPE_PROPERTY_EXAMPLES``
 namespace runs (default 12) of ``PER_RUN`` conversations each: 2,400 conversations.
@@ -30,6 +31,8 @@ EXAMPLES = int(os.environ.get("CTSCOPE_PROPERTY_EXAMPLES", "12"))
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate) + (
     (Phase.shrink,) if os.environ.get("CTSCOPE_PROPERTY_SHRINK") == "1" else ())
 CHECKED = {"conversations": 0, "frames": 0, "scorable": 0, "matched": 0}
+SETTINGS = ({}, {}, {"nf_conntrack_tcp_loose": 0}, {"nf_conntrack_tcp_be_liberal": 1},
+            {"nf_conntrack_tcp_ignore_invalid_rst": 1}, {"nf_conntrack_acct": 0})
 
 spec = st.tuples(st.sampled_from(KINDS), st.booleans(), st.integers(0, 2**32 - 1),
                  st.one_of(st.just(()), st.just(()),           # mostly valid
@@ -48,9 +51,10 @@ def build(specs: list, order_seed: int) -> list:
     return [(0.0, side, frame) for side, frame in interleave(random.Random(order_seed), flows)]
 
 
-def _check(specs, order_seed):
+def _check(specs, order_seed, sysctls):
     frames = build(specs, order_seed)
-    res = verify_frames(frames, Config(), explain_first=False)
+    config = Config.of(sysctls)
+    res = verify_frames(frames, config, explain_first=False)
     c = res.comparison
     CHECKED["conversations"] += len(specs)
     for key in ("frames", "scorable", "matched"):
@@ -58,15 +62,16 @@ def _check(specs, order_seed):
     if not res.agree:
         text = res.format()
         if c.frame_diffs:
-            text += "\n" + format_explanation(explain(frames, Config(), c.frame_diffs[0].i))
-        pytest.fail(f"engine != kernel for {specs!r} (order seed {order_seed}):\n{text}")
+            text += "\n" + format_explanation(explain(frames, config, c.frame_diffs[0].i))
+        pytest.fail(f"engine != kernel for {specs!r} (order seed {order_seed}, {sysctls}):\n{text}")
 
 
-def _test(specs, order_seed):
-    _check(specs, order_seed)
+def _test(specs, order_seed, sysctls):
+    _check(specs, order_seed, sysctls)
 
 
-_test = given(st.lists(spec, min_size=PER_RUN, max_size=PER_RUN), st.integers(0, 2**32 - 1))(_test)
+_test = given(st.lists(spec, min_size=PER_RUN, max_size=PER_RUN), st.integers(0, 2**32 - 1),
+              st.sampled_from(SETTINGS))(_test)
 _test = settings(max_examples=EXAMPLES, deadline=None, database=None, phases=PHASES,
                  suppress_health_check=list(HealthCheck))(_test)
 if SEED is not None:

@@ -10,10 +10,10 @@ from .alloc import Alloc
 
 
 def build_corpus() -> list:
-    from . import icmp, mixes, other, rules, settings, tcp, timers, udp
+    from . import edge, edge2, icmp, mixes, other, rules, settings, tcp, timers, udp
     alloc = Alloc()
     out = []
-    for mod in (tcp, udp, icmp, other, rules, settings, timers, mixes):
+    for mod in (tcp, udp, icmp, other, edge, edge2, rules, settings, timers, mixes):
         out += mod.scenarios(alloc)
     names = [s.name for s in out]
     dup = {n for n in names if names.count(n) > 1}

@@ -176,3 +176,34 @@ def random_mix(seed: int, n_flows: int, block: int, perturb_rate: float = 0.0) -
             items = perturb(rng, items, rate=perturb_rate)
         flows.append(items)
     return interleave(rng, flows)
+
+
+CHAOS_FLAGS = ("S", "S", "SA", "SA", "A", "A", "A", "PA", "PA", "FA", "R", "RA", "F", "SF", "SR", "FPU", 0, "SAE")
+
+
+def chaos_tcp(rng, n_frames: int, n_tuples: int, block: int, v6: bool = False) -> list:
+    """Random TCP segments on a few 4-tuples: random flags, sequence numbers near what
+    each side sent and acknowledged (or anywhere), random windows and options; a stress
+    test of the state machine and window checks (many frames are INVALID)."""
+    convs = []
+    for k in range(n_tuples):
+        c, s = endpoints(block, k, v6)
+        convs.append(TcpConversation(c, s, 30000 + k, 80, isn_c=rng.getrandbits(32), isn_s=rng.getrandbits(32),
+                                     wscale_c=rng.choice((None, 0, 7)), wscale_s=rng.choice((None, 0, 7)),
+                                     timestamps=rng.random() < 0.2))
+    out = []
+    for _ in range(n_frames):
+        cv = rng.choice(convs)
+        side = rng.choice("cs")
+        fl = rng.choice(CHAOS_FLAGS)
+        me, peer = cv.sides[side], cv.sides["s" if side == "c" else "c"]
+        r = rng.random()
+        seq = None if r < 0.6 else (me.nxt + rng.choice((-1, 1, -1000, 1000, 70000))) & 0xFFFFFFFF \
+            if r < 0.9 else rng.getrandbits(32)
+        r = rng.random()
+        ack = None if r < 0.7 else (peer.nxt + rng.choice((-1, 1, 5000, -70000))) & 0xFFFFFFFF \
+            if r < 0.9 else rng.getrandbits(32)
+        win = None if rng.random() < 0.8 else rng.choice((0, 1, 512, 65535))
+        payload = bytes(rng.choice((0, 0, 1, 100, 1000)))
+        out.append(cv.segment(side, fl, payload, seq=seq, ack=ack, win=win, advance=rng.random() < 0.9))
+    return out
