@@ -470,3 +470,17 @@ def test_ipv4_options_dropped_after_prerouting(opts, dropped):
     assert (r["route"] == R.ROUTE_DROP) == dropped
     host = one(ether(ip), local_nets=[A + "/32"])               # sent by the host itself
     assert host["route"] == R.ROUTE_LOCAL_OUT
+
+
+def test_tcp_options_flag_follows_data_offset():
+    """tcp_options() runs only when doff*4 > 20: PF_TCP_OPTS says so, even for options
+    conntrack ignores (MSS alone)."""
+    from ctscope.craft import eth, ipv4, tcp
+    from ctscope.packets.record import PF_TCP_OPTS
+    from ctscope.packets.source import decode_packets
+
+    with_mss = eth(ipv4("198.18.0.1", "198.19.0.1", tcp(1000, 80, "S", opts=[("mss", 1460)])))
+    bare = eth(ipv4("198.18.0.1", "198.19.0.1", tcp(1000, 80, "S")))
+    b = decode_packets([with_mss, bare])
+    assert b["pflags"][0] & PF_TCP_OPTS and not b["pflags"][1] & PF_TCP_OPTS
+    assert b["wscale"][0] == -1

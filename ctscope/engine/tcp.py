@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..packets.record import (PF_CSUM_BAD, PF_L4_MALFORMED, PF_L4_OK, PF_SACK,
+from ..packets.record import (PF_CSUM_BAD, PF_L4_MALFORMED, PF_L4_OK, PF_SACK, PF_TCP_OPTS,
                               PF_SACK_PERM, TH_ACK, TH_CWR, TH_ECE, TH_FIN, TH_PSH,
                               TH_RST, TH_SYN, TH_URG)
 from .layout import (IPS_ASSURED, IPS_CONFIRMED, IPS_FIXED_TIMEOUT, IPS_SEEN_REPLY,
@@ -238,8 +238,10 @@ def tcp_error(pk, S, check_csum):
 
 @njit(cache=True)
 def _has_options(pk):
-    """Whether the header had options tcp_options() would parse (see module doc)."""
-    return np.int64(pk['wscale']) != -1 or (np.int64(pk['pflags']) & (PF_SACK_PERM | PF_SACK)) != 0
+    """tcp_options() parses only when th->doff*4 > sizeof(struct tcphdr): the decoder
+    sets PF_TCP_OPTS then; records built without it fall back to the options seen."""
+    pf = np.int64(pk['pflags'])
+    return (pf & PF_TCP_OPTS) != 0 or np.int64(pk['wscale']) != -1 or (pf & (PF_SACK_PERM | PF_SACK)) != 0
 
 
 @njit(cache=True)

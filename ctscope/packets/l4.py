@@ -13,7 +13,7 @@ from numba import njit
 from .checksum import ok, sctp_crc_ok, sum16
 from .record import (
     PF_CSUM_BAD, PF_CSUM_UNCHECKED, PF_ICMP_TRUNC, PF_INNER_OK, PF_L4_MALFORMED, PF_L4_OK,
-    PF_SACK, PF_SACK_PERM, PF_TCP_TS,
+    PF_SACK, PF_SACK_PERM, PF_TCP_OPTS, PF_TCP_TS,
 )
 from .wire import _after, _clearflag, _setflag, be16, be32, be64
 
@@ -198,6 +198,8 @@ def decode_l4(buf, w, p, l4cap, l4len, proto, pseudo, l3, out, i, crctab):
             _setflag(out, i, PF_L4_MALFORMED)
         else:
             out[i]["datalen"] = l4len - doff
+            if doff > 20:
+                _setflag(out, i, PF_TCP_OPTS)
             _tcp_options(buf, p + 20, p + min(doff, avail), out, i)
         if full and not ok(pseudo + sum16(buf, w, p, l4len)):
             _setflag(out, i, PF_CSUM_BAD)

@@ -80,6 +80,7 @@ PF_LOCAL_SRC = 1 << 10     # path model: source is a local address (host model)
 PF_LOCAL_DST = 1 << 11     # path model: destination is a local address (host model)
 PF_ICMP_TRUNC = 1 << 12    # ICMP error whose quoted packet is too short for a tuple
 PF_TCP_TS = 1 << 13        # TCP timestamp option present (``tsval``/``tsecr``)
+PF_TCP_OPTS = 1 << 14      # TCP header longer than 20 bytes (tcp_options() parses it)
 
 # --- skip reasons: the frame never reaches conntrack ---------------------------
 SKIP_NONE = 0
