@@ -307,6 +307,17 @@ def is_expired(tbl, e, now):
     return tbl[e].expires <= now
 
 
+@njit(cache=True)
+def delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, reason, now):
+    """Delete entry e met during a chain walk whose next node is ``nxt``; returns the
+    node to continue from (past e's other tuplehash when that came next: both nodes
+    of an entry can sit in one chain, and the deletion unlinks both)."""
+    while nxt >= 0 and (nxt >> 1) == e:
+        nxt = node_next(tbl, nxt)
+    delete_entry(tbl, heads, meta, ext, ev, S, e, reason, now)
+    return nxt
+
+
 # --- lookup ------------------------------------------------------------------
 @njit(cache=True)
 def find(tbl, heads, meta, ext, ev, S, now, h, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
@@ -321,10 +332,7 @@ def find(tbl, heads, meta, ext, ev, S, now, h, src_hi, src_lo, dst_hi, dst_lo, s
         e = cur >> 1
         if is_expired(tbl, e, now):
             # nf_ct_gc_expired(): reaped on the spot, DESTROY at reap time
-            if nxt >= 0 and (nxt >> 1) == e:
-                nxt = node_next(tbl, nxt)
-            delete_entry(tbl, heads, meta, ext, ev, S, e, DR_EXPIRED, now)
-            cur = nxt
+            cur = delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, DR_EXPIRED, now)
             continue
         if node_tuple_equal(tbl, cur, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
                             isrc_hi, isrc_lo, idst_hi, idst_lo, isport, idport, l3, proto, zone):
@@ -343,22 +351,15 @@ def early_drop_list(tbl, heads, meta, ext, ev, S, bucket, now):
     while cur >= 0:
         nxt = node_next(tbl, cur)
         e = cur >> 1
-        # both nodes of one entry may sit in this chain: skip past the twin when deleting
         if is_expired(tbl, e, now):
-            while nxt >= 0 and (nxt >> 1) == e:
-                nxt = node_next(tbl, nxt)
-            delete_entry(tbl, heads, meta, ext, ev, S, e, DR_EXPIRED, now)
-            cur = nxt
+            cur = delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, DR_EXPIRED, now)
             continue
         st = tbl[e].status
         if (st & IPS_ASSURED) != 0 or (st & IPS_DYING) != 0 or (st & IPS_CONFIRMED) == 0:
             cur = nxt
             continue
-        while nxt >= 0 and (nxt >> 1) == e:
-            nxt = node_next(tbl, nxt)
-        delete_entry(tbl, heads, meta, ext, ev, S, e, DR_EARLY_DROP, now)
+        cur = delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, DR_EARLY_DROP, now)
         drops += 1
-        cur = nxt
     return drops
 
 
@@ -419,11 +420,8 @@ def gc_pass(tbl, heads, meta, ext, ev, S, now):
             nxt = node_next(tbl, cur)
             e = cur >> 1
             if is_expired(tbl, e, now):
-                while nxt >= 0 and (nxt >> 1) == e:
-                    nxt = node_next(tbl, nxt)
-                delete_entry(tbl, heads, meta, ext, ev, S, e, DR_EXPIRED, now)
+                cur = delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, DR_EXPIRED, now)
                 reaped += 1
-                cur = nxt
                 continue
             rem = tbl[e].expires - now
             if rem < GC_SCAN_INTERVAL_MIN:
@@ -433,9 +431,7 @@ def gc_pass(tbl, heads, meta, ext, ev, S, now):
             count += 1
             next_run += (rem - next_run) // count
             if max95 != 0 and meta[M_COUNT] >= max95 and gc_can_early_drop(tbl, e):
-                while nxt >= 0 and (nxt >> 1) == e:
-                    nxt = node_next(tbl, nxt)
-                delete_entry(tbl, heads, meta, ext, ev, S, e, DR_GC_EARLY_DROP, now)
+                nxt = delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, DR_GC_EARLY_DROP, now)
                 reaped += 1
             cur = nxt
     if next_run < GC_SCAN_INTERVAL_MIN:

@@ -14,47 +14,14 @@ Modules: ``scan`` (pcap/pcapng record walkers + link layers, numba), ``decode`` 
 L4, numba), ``checksum`` (RFC 1071 sum, CRC32c, numba).
 """
 
-import glob as _glob
-import hashlib as _hashlib
 import os as _os
+
+from .._numba_cache import refresh as _refresh
 
 
 def refresh_numba_cache(directory: str | None = None) -> bool:
-    """Drop this package's numba cache files when any of its sources changed.
-
-    numba's ``cache=True`` revalidates an entry against the timestamp of the file that
-    defines the function only; a compiled ``decode_l3`` keeps the old body of a helper
-    it inlined from another module.  The stamp hashes all sources of the package, so an
-    edit anywhere here invalidates every entry.  Returns True if the cache was dropped.
-    Best effort: read-only trees and NUMBA_CACHE_DIR set elsewhere are left alone.
-    """
-    here = directory or _os.path.dirname(_os.path.abspath(__file__))
-    h = _hashlib.sha1()
-    for path in sorted(_glob.glob(_os.path.join(here, "*.py"))):
-        with open(path, "rb") as fh:
-            h.update(fh.read())
-    digest = h.hexdigest()
-    cache = _os.path.join(here, "__pycache__")
-    stamp = _os.path.join(cache, "numba-sources.sha1")
-    try:
-        with open(stamp) as fh:
-            if fh.read().strip() == digest:
-                return False
-    except OSError:
-        pass
-    for f in _glob.glob(_os.path.join(cache, "*.nb[ic]")):
-        try:
-            _os.remove(f)
-        except OSError:
-            pass
-    try:
-        _os.makedirs(cache, exist_ok=True)
-        with open(stamp, "w") as fh:
-            fh.write(digest)
-    except OSError:
-        pass
-    return True
+    """Drop this package's numba cache files when any of its sources changed."""
+    return _refresh(directory or _os.path.dirname(_os.path.abspath(__file__)))
 
 
-if not _os.environ.get("NUMBA_CACHE_DIR"):
-    refresh_numba_cache()
+refresh_numba_cache()
