@@ -284,3 +284,37 @@ RAW_GOTO = """*raw
 -A B -p tcp -j DROP
 COMMIT
 """
+
+
+def test_iptables_nft_listing_deduplicated_against_iptables_save(tmp_path):
+    """On an iptables-nft host 'nft list ruleset' shows the iptables tables again
+    (fixture dumped from a namespace); given with the iptables-save dump, each rule is
+    modelled once.  Alone, the listing models the same verdicts, except for xt
+    extensions nft cannot show (here '-j CT --zone 6' -> 'xt target CT')."""
+    nft, save, save6 = (str(DATA / f) for f in ("iptables-nft-host.nft", "iptables-nft-host.save",
+                                                 "iptables-nft-host6.save"))
+    both = load_rules([nft, save], [save6])
+    only = load_rules([save], [save6])
+    assert len(both.modelled) == len(only.modelled) == 29
+    assert len(both.conntrack_users()) == len(only.conntrack_users())
+    assert sum("iptables-nft's copy" in n for n in both.notes) == 4
+    with pytest.raises(InputError) as ei:
+        load_rules([nft])
+    assert "'xt target CT'" in ei.value.message and "iptables-save" in ei.value.message
+    assert ei.value.where == f"{nft}:14"
+    # without the untranslatable rule, the listing alone gives the iptables-save verdicts
+    lines = Path(nft).read_text().splitlines()
+    assert "xt target CT" in lines[13]
+    stripped = tmp_path / "listing.nft"
+    stripped.write_text("\n".join(lines[:13] + lines[14:]) + "\n")
+    save_wo = tmp_path / "save"
+    save_wo.write_text("".join(l for l in Path(save).read_text().splitlines(True) if "--zone 6" not in l))
+    a, b = load_rules([str(stripped)]), load_rules([str(save_wo)], [save6])
+    specs = CALICO_SPECS + [dict(dst="172.17.0.2", ifindex=1), dict(dport=81), dict(dport=81, route=ROUTE_LOCAL_OUT),
+                            dict(src="2001:db8::1", dst="2001:db8::2", proto=17, dport=53),
+                            dict(dst="169.254.20.10", proto=17, dport=53, ifindex=2)]
+    x, y = pkts(*specs), pkts(*specs)
+    a.apply(x, IFN)
+    b.apply(y, IFN)
+    assert x["rule"].tolist() == y["rule"].tolist()
+    assert (x["rule"] == RULE_NOTRACK).sum() == 5 and (x["rule"] == RULE_DROP).sum() == 1

@@ -438,8 +438,9 @@ class _Compiler:
         self.rule, self.table, self.toks, self.i = rule, table, rule.tokens, 0
         self.items: list = []
 
-    def unsupported(self, what: str):
-        raise InputError(f"unsupported expression '{what}' in rule: {self.rule.text}", self.rule.where)
+    def unsupported(self, what: str, hint: str = ""):
+        hint = f" ({hint})" if hint else ""
+        raise InputError(f"unsupported expression '{what}'{hint} in rule: {self.rule.text}", self.rule.where)
 
     def peek(self, k=0):
         j = self.i + k
@@ -552,8 +553,10 @@ class _Compiler:
             elif w in ("jump", "goto"):
                 self.items.append(M.Action(w, target=self.next().value))
                 self._end()
-            elif w == "mark" and self.at("set"):
-                self.meta("mark")
+            elif w == "xt":
+                what = " ".join(x.value for x in self.toks[self.i - 1:self.i + 2])
+                self.unsupported(what, "an iptables extension in a table written by iptables-nft: "
+                                       "pass the iptables-save output with --rules instead")
             else:
                 self.unsupported(w)
         return self.items

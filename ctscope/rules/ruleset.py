@@ -31,6 +31,15 @@ class ConntrackUse:
 
 @dataclass
 class RuleSet:
+    """The modelled raw-table chains of all files, per hook, in priority order
+    (iptables raw = -300; equal priorities in the order the files were given).
+
+    ``apply``: ROUTE_LOCAL_OUT packets traverse the OUTPUT-hook chains, all others
+    PREROUTING.  ``drop`` -> RULE_DROP (nothing after it runs); an untracked marker
+    -> RULE_NOTRACK; a zone template -> ``zone``.  ``accept`` ends only the current
+    base chain.  The packet mark starts at 0 and is carried across the raw chains.
+    Assumptions that applied (rpfilter passes, ...) are listed in ``notes``."""
+
     bases: dict = field(default_factory=lambda: {h: [] for h in MODELLED_HOOKS})
     modelled: list = field(default_factory=list)        # "file:line: [table chain] rule"
     not_modelled: list = field(default_factory=list)
@@ -152,7 +161,14 @@ def load_rules(paths4, paths6=(), ipset_paths=()) -> RuleSet:
         tables.extend(parse_file(p, "ipv6"))
     rs = RuleSet(tables=tables)
     order = 0
+    xt_tables = {("ip" if t.family == "ipv4" else "ip6", t.name) for t in tables if t.kind == "iptables"}
     for t in tables:
+        if _is_iptables_nft_copy(t, xt_tables):
+            rs.notes.append(f"{t.where}: {t.label} is iptables-nft's copy of an iptables-save table "
+                            f"also given: modelled once, from the iptables-save file")
+            for name, ch in t.chains.items():
+                rs.not_modelled.extend(f"{r.where}: [{t.label} {name}] {r.text}" for r in ch.rules)
+            continue
         _scan_ct(t, rs._ct_users)
         mod = NFT if t.kind == "nft" else IPT
         base_names = [n for n, c in t.chains.items() if _is_modelled(t, c)]
@@ -195,6 +211,16 @@ def _where_key(desc: str):
     path, _, rest = desc.partition(":")
     line = rest.split(":", 1)[0]
     return (path, int(line) if line.isdigit() else 0)
+
+
+def _is_iptables_nft_copy(t: TableDef, xt_tables: set) -> bool:
+    """An nft listing shows the tables iptables-nft maintains (``table ip raw`` with
+    chains PREROUTING/OUTPUT ...); when the iptables-save dump of the same table is
+    given too, the nft copy must not be modelled a second time."""
+    if t.kind != "nft" or (t.family, t.name) not in xt_tables or t.name not in IPT.BUILTIN:
+        return False
+    bases = [c for c in t.chains.values() if c.hook]
+    return bool(bases) and all(c.name in IPT.BUILTIN[t.name] for c in bases)
 
 
 def _reachable(t: TableDef, base_names: list[str], mod) -> list[str]:
