@@ -11,7 +11,7 @@ import pytest
 from scenarios import build_corpus
 from ctscope.verify import verify_scenarios
 from ctscope.verify.compare import Comparison, compare_stats
-from ctscope.verify.runner import format_explanation
+from ctscope.verify.explain import format_explanation
 
 pytestmark = pytest.mark.kernel
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from scenarios.flows import KINDS, PERTURBATIONS, conversation, endpoints, interleave, perturb
 from ctscope.verify import Config, verify_frames
-from ctscope.verify.runner import explain, format_explanation
+from ctscope.verify.explain import explain, format_explanation
 
 pytestmark = pytest.mark.kernel
 

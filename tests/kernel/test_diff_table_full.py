@@ -76,8 +76,10 @@ def test_memory_per_entry_is_recorded(full_runs, record_property):
         pytest.skip("/proc/slabinfo is not readable")
     kernel_b = (after["bytes"] - before.get("bytes", 0)) / run.max
     engine_b = run.engine_table_bytes / run.max
+    unreclaim_b = run.sunreclaim_delta / run.max if run.sunreclaim_delta else float("nan")
     record_property("kernel_slab_bytes_per_entry", round(kernel_b, 1))
+    record_property("kernel_sunreclaim_bytes_per_entry", round(unreclaim_b, 1))
     record_property("engine_bytes_per_entry", round(engine_b, 1))
-    print(f"\nnf_conntrack slab: {kernel_b:.0f} B/entry (objsize {after['objsize']}); "
-          f"ctscope table: {engine_b:.0f} B/entry")
+    print(f"\nnf_conntrack slab: {kernel_b:.0f} B/entry (objsize {after['objsize']}), SUnreclaim "
+          f"{unreclaim_b:.0f} B/entry (with extensions); ctscope table: {engine_b:.0f} B/entry")
     assert after["objsize"] >= 200 and 0 < engine_b < kernel_b

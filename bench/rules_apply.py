@@ -1,4 +1,9 @@
-"""Applying a 20-rule raw ruleset to a 65,536-packet batch takes a few ms."""
+"""Cost of the raw table: a 20-rule nft ruleset applied to a 65,536-packet batch.
+
+    python -m bench.rules_apply
+
+(A measurement, not a test: it prints best and median over 7 runs.)
+"""
 from __future__ import annotations
 
 import time
@@ -59,11 +64,13 @@ def make_batch(n, seed=1):
     return b
 
 
-def test_apply_20_rules_65536_packets(tmp_path, capsys):
-    p = tmp_path / "perf.nft"
-    p.write_text(RULES)
-    rs = load_rules([str(p)])
-    assert len(rs.modelled) == 20
+def main() -> None:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".nft") as fh:
+        fh.write(RULES)
+        fh.flush()
+        rs = load_rules([fh.name])
     ifn = {1: "eth0", 2: "eth1", 3: "cali77"}
     b = make_batch(65536)
     rs.apply(b, ifn)                          # warm-up
@@ -72,8 +79,10 @@ def test_apply_20_rules_65536_packets(tmp_path, capsys):
         t0 = time.perf_counter()
         rs.apply(b, ifn)
         times.append(time.perf_counter() - t0)
-    best = min(times) * 1e3
-    with capsys.disabled():
-        print(f"\n[perf] 20 rules x 65536 packets: best {best:.1f} ms, median {sorted(times)[3] * 1e3:.1f} ms")
-    assert 0 < (b["rule"] == RULE_NOTRACK).sum() < len(b)
-    assert best < 100, f"{best:.1f} ms"
+    notracked = int((b["rule"] == RULE_NOTRACK).sum())
+    print(f"raw table: {len(rs.modelled)} rules x {len(b)} packets: best {min(times) * 1e3:.1f} ms, "
+          f"median {sorted(times)[3] * 1e3:.1f} ms ({notracked} packets NOTRACK)")
+
+
+if __name__ == "__main__":
+    main()
