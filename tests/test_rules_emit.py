@@ -5,6 +5,7 @@ namespace), with the kernel's own listing parsing back to the same verdicts."""
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import subprocess
 
@@ -133,8 +134,11 @@ def test_multiport_lists_are_split_at_15_ports(tmp_path):
 
 # --- against the real tools, in a network namespace --------------------------------
 
+_SEQ = itertools.count()
+
+
 def _netns():
-    name = f"ctsc-rules-{os.getpid()}"
+    name = f"ctsc-rules-{os.getpid()}-emit-{next(_SEQ)}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     return name
 

@@ -57,7 +57,7 @@ time.sleep(0.2)
 def test_notrack_zone_order_matches_kernel(tmp_path):
     (tmp_path / "t.nft").write_text(NFT)
     (tmp_path / "t.rules").write_text(IPT)
-    ns = f"ctsc-rules-{os.getpid()}"
+    ns = f"ctsc-rules-{os.getpid()}-kernel"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         run = lambda *a, **kw: subprocess.run(["ip", "netns", "exec", ns, *a], check=True,

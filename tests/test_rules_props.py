@@ -496,7 +496,7 @@ def test_brute_force_is_not_trivial():
 def netns():
     import os
     import subprocess
-    ns = f"ctsc-rules-{os.getpid()}"
+    ns = f"ctsc-rules-{os.getpid()}-props"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     yield ns
     subprocess.run(["ip", "netns", "delete", ns], check=True)
