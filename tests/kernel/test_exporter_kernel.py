@@ -226,3 +226,132 @@ def test_load_smoke_on_a_filled_namespace():
     assert res["errors"] == 0, res["error_samples"]
     assert res["entries"] == 16384 and res["exporter"]["node_nf_conntrack_entries"] == 16384
     assert res["scrapes"] == 1000 and out.returncode == 0
+
+
+def _as_nobody(caps: int, fn, netns: str | None = None, uid: int = 65534) -> dict:
+    """Run ``fn()`` in a forked child that joined ``netns`` and became ``uid`` (65534:
+    nobody) keeping only the capabilities of bit mask ``caps`` (also as ambient, so that
+    a ``conntrack`` it runs has them too).  Returns fn's JSON-able result."""
+    import ctypes
+
+    import encodings.ascii  # noqa: F401 -- the stdlib under /root is unreadable after the drop
+    from ctscope.exporter.reader import enter
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        out = {}
+        try:
+            os.close(r)
+            if netns:
+                enter(netns)
+            libc.prctl(8, 1, 0, 0, 0)                     # PR_SET_KEEPCAPS
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)    # _LINUX_CAPABILITY_VERSION_3
+            lo, hi = caps & 0xFFFFFFFF, caps >> 32          # {effective, permitted, inheritable} x 2
+            data = (ctypes.c_uint32 * 6)(lo, lo, lo, hi, hi, hi)
+            if libc.capset(hdr, data) != 0:
+                raise OSError(ctypes.get_errno(), "capset")
+            for bit in range(64):
+                if caps >> bit & 1 and libc.prctl(47, 2, bit, 0, 0) != 0:   # PR_CAP_AMBIENT_RAISE
+                    raise OSError(ctypes.get_errno(), "ambient")
+            out = fn()
+        except BaseException as exc:
+            out = {"child_error": repr(exc)}
+        finally:
+            os.write(w, json.dumps(out).encode())
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        res = json.loads(fh.read() or b"{}")
+    os.waitpid(pid, 0)
+    assert "child_error" not in res, res
+    return res
+
+
+def test_cap_net_admin_mode_reads_the_table_through_ctnetlink():
+    """The documented least privilege for the table: a non-root user with only
+    CAP_NET_ADMIN gets it through 'conntrack -L'; without it, it is reported missing."""
+    from ctscope.exporter import reader
+
+    cap_net_admin = 1 << 12
+    with Lab("caps") as lab:
+        lab.open_sockets(tcp_open=2, tcp_closed=1, udp=2, pings=1)
+        lab.handshakes(50, "assured")
+        rows, stats = kernel_table(lab), kernel_stats(lab)
+        with_cap = _as_nobody(cap_net_admin, lambda: reader.snapshot(3, "auto"), lab.path)
+        without = _as_nobody(0, lambda: reader.snapshot(3, "auto"), lab.path)
+    assert with_cap["table"]["source"] == "conntrack -L"
+    assert with_cap["table"]["total"] == len(rows)
+    assert with_cap["table"]["by_proto"] == dict(Counter(r["proto"] for r in rows))
+    assert with_cap["stat"]["invalid"] == stats["invalid"] and with_cap["count"] == len(rows)
+    assert without["table"] is None and without["stat"] is not None
+    why = " ".join(m["reason"] for m in without["missing"] if "top_" in m["metrics"])
+    assert "permission denied" in why and "conntrack -L" in why
+
+
+def test_capabilities_of_the_other_modes():
+    """--netns: root with only CAP_SYS_ADMIN joins and reads the whole namespace, root
+    without it cannot join; /dev/kmsg needs CAP_SYSLOG (kernel.dmesg_restrict=1)."""
+    from ctscope.exporter import reader
+    from ctscope.exporter.kmsglog import TableFullLog
+
+    cap_sys_admin, cap_syslog = 1 << 21, 1 << 34
+
+    def join_and_read(path):
+        def fn():
+            try:
+                reader.enter(path)
+            except OSError as exc:
+                return {"entered": False, "why": str(exc)}
+            snap = reader.snapshot(3, "proc")
+            return {"entered": True, "table": snap["table"], "inode": snap["netns_inode"]}
+        return fn
+
+    def kmsg():
+        log = TableFullLog()
+        return {"available": log.available, "error": log.error}
+
+    with Lab("modes") as lab:
+        lab.open_sockets(tcp_open=1, tcp_closed=0, udp=1, pings=0)
+        n = lab.count()
+        ok = _as_nobody(cap_sys_admin, join_and_read(lab.path), uid=0)
+        denied = _as_nobody(0, join_and_read(lab.path), uid=0)
+        inode = lab.inode()
+    assert ok["entered"] and ok["inode"] == inode and ok["table"]["total"] == n >= 2
+    assert not denied["entered"] and "CAP_SYS_ADMIN" in denied["why"]
+    with open("/proc/sys/kernel/dmesg_restrict") as fh:
+        restricted = fh.read().strip() == "1"
+    assert _as_nobody(cap_syslog, kmsg)["available"]
+    if restricted:
+        no = _as_nobody(0, kmsg)
+        assert not no["available"] and "CAP_SYSLOG" in no["error"]
+
+
+def test_deleted_and_recreated_namespace():
+    """The reader child lets go of a deleted namespace (up=0) and joins the new one
+    that later gets the same name."""
+    from ctscope.exporter.targets import netns_target
+
+    lab = Lab("gone")
+    t = netns_target(lab.name)
+    try:
+        lab.open_sockets(tcp_open=1, tcp_closed=0, udp=0, pings=0)
+        assert t.refresh() and t.snapshot["count"] == lab.count() > 0
+        first, inode = t.child_pid, lab.inode()
+        lab.close()
+        assert not t.refresh() and not t.up and t.child_pid is None
+        assert "gone" in t.last_error and t.snapshot["netns_inode"] == inode   # old data kept
+        again = Lab("gone")                  # same name, a new namespace
+        try:
+            assert t.refresh() and t.up and t.child_pid != first
+            assert t.snapshot["netns_inode"] == again.inode() != inode
+            assert t.snapshot["count"] == again.count() == 0
+        finally:
+            again.close()
+    finally:
+        t.stop()
+        lab.close()
