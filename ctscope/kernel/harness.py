@@ -19,10 +19,10 @@ from collections import defaultdict, deque
 from ..craft.peek import peek, reverse
 from ..errors import InputError
 from . import nsutil, table
-from .inject import Injector, norm_key
+from .inject import Injector, match_key
 from .netns import Topology
-from .result import (FrameVerdict, KernelResult, frag_key, icmp_code, strip_atomic_fragment,
-                     unmatched_reason)
+from .result import (FrameVerdict, KernelResult, frag_key, frag_span, fragment_groups, icmp_code,
+                     strip_atomic_fragment, unmatched_reason)
 from .ruleset import TABLE, VERDICTS
 
 PROC_TABLE = "/proc/thread-self/net/nf_conntrack"
@@ -184,8 +184,8 @@ class KernelHarness:
             p = peek(frame)
             peeks.append(p)
             atomic = strip_atomic_fragment(p.l3) if p.fragment else None
-            keys.append(norm_key(atomic) if atomic else None if p.fragment or p.version == 0
-                        else norm_key(p.l3))
+            keys.append(match_key(atomic, forwarded=True) if atomic else None if p.fragment or p.version == 0
+                        else match_key(p.l3, forwarded=True))
             wire.append(self.inj.wire(side, frame))
             gap = max(0.0, t - t_prev)
             t_eff += min(gap, max_gap) if max_gap is not None else gap
@@ -212,10 +212,7 @@ class KernelHarness:
         t_first = frames[0][0] if frames else 0.0
         res = KernelResult(kernel=os.uname().release)
         res.frames = [FrameVerdict(i, sides[i], frames[i][0] - t_first, 0) for i in range(len(frames))]
-        frags: dict = defaultdict(list)       # datagram key -> indices of its fragments
-        for i, p in enumerate(peeks):
-            if p.fragment:
-                frags[frag_key(p.l3)].append(i)
+        frags = fragment_groups(peeks)        # datagram key -> fragment indices per datagram
         inj = self.inj
         inj.capture_only_barriers(False)
         inj.barrier()
@@ -283,18 +280,19 @@ class KernelHarness:
     @staticmethod
     def _match(got, pending, res: KernelResult, frags: dict) -> None:
         for out_side, l3 in got:
-            q = pending.get(norm_key(l3))
+            q = pending.get(match_key(l3))
             if q:
                 KernelHarness._score(res.frames[q.popleft()], l3, out_side)
                 continue
-            fk = frag_key(l3) if frags else None
-            group = frags.get(fk) if fk is not None else None
-            if not group:
+            span = frag_span(l3) if frags else None
+            queue = frags.get(frag_key(l3)) if span is not None else None
+            if not queue:
                 res.unmatched_out += 1
                 continue
-            if res.frames[group[-1]].fate != "dropped":
-                continue            # another fragment of an already scored datagram
+            if span[0] != 0:
+                continue            # a later fragment of a datagram scored on its first one
             # conntrack saw the reassembled datagram: score it on its last fragment
+            group = queue.popleft()
             last = res.frames[group[-1]]
             KernelHarness._score(last, l3, out_side)
             last.reason = "fragment: verdict of the reassembled datagram"

@@ -49,6 +49,18 @@ def norm_key(l3: bytes) -> bytes | None:
     return None
 
 
+def match_key(l3: bytes, forwarded: bool = False) -> bytes | None:
+    """``norm_key`` plus the TTL/hop limit the copy leaving the firewall carries: an
+    injected packet (``forwarded=True``) leaves with its TTL - 1 (ip_forward(),
+    ip6_forward(), and nf_dup for local delivery all decrement it), so packets that
+    differ only in their TTL are not mistaken for one another."""
+    key = norm_key(l3)
+    if key is None:
+        return None
+    ttl = l3[8] if l3[0] >> 4 == 4 else l3[7]
+    return key + bytes(((ttl - 1) & 0xFF if forwarded else ttl,))
+
+
 def _bpf_only_barrier() -> bytes:
     """Classic BPF: accept IPv4 frames from a barrier source address, drop the rest."""
     ips = [struct.unpack("!I", socket.inet_aton(a))[0] for a in BARRIER_SRC]

@@ -104,6 +104,60 @@ def frag_key(l3: bytes) -> tuple | None:
     return None
 
 
+def frag_span(l3: bytes) -> tuple[int, int, bool] | None:
+    """(offset, payload length, more fragments) of an IPv4/IPv6 fragment, else None."""
+    v = l3[0] >> 4 if l3 else 0
+    if v == 4 and len(l3) >= 20:
+        fl = l3[6] << 8 | l3[7]
+        if not fl & 0x3FFF:
+            return None
+        return (fl & 0x1FFF) * 8, (l3[2] << 8 | l3[3]) - (l3[0] & 15) * 4, bool(fl & 0x2000)
+    if v == 6 and len(l3) >= 40:
+        nh, off = l3[6], 40
+        for _ in range(8):
+            if nh == 44 and off + 8 <= len(l3):
+                fo = l3[off + 2] << 8 | l3[off + 3]
+                return fo & 0xFFF8, 40 + (l3[4] << 8 | l3[5]) - off - 8, bool(fo & 1)
+            if nh not in (0, 43, 60) or off + 2 > len(l3):
+                return None
+            nh, off = l3[off], off + (l3[off + 1] + 1) * 8
+    return None
+
+
+def fragment_groups(peeks) -> dict:
+    """frag_key -> deque of the frame indices of each datagram the firewall can
+    reassemble, in completion order (= the order their fragments leave it).  A key
+    can be reused (IP ID wrap, or IPv6 where the key has no ID): a new datagram
+    starts once the previous one is complete.  Overlapping fragments kill a queue
+    (inet_frag_queue_insert(): IPFRAG_OVERLAP; exact duplicates are ignored), atomic
+    IPv6 fragments are matched like whole packets, incomplete datagrams never leave."""
+    from collections import defaultdict, deque
+    done: dict = defaultdict(deque)
+    open_: dict = {}
+    for i, p in enumerate(peeks):
+        span = frag_span(p.l3) if p.fragment else None
+        if span is None or (span[0] == 0 and not span[2]):
+            continue
+        fk = frag_key(p.l3)
+        q = open_.setdefault(fk, {"idx": [], "spans": set(), "end": None})
+        off, n, more = span
+        if (off, n) in q["spans"]:
+            q["idx"].append(i)
+            continue
+        if any(off < o + m and o < off + n for o, m in q["spans"]):
+            del open_[fk]                           # the kernel drops the whole queue
+            continue
+        q["idx"].append(i)
+        q["spans"].add((off, n))
+        if not more:
+            q["end"] = off + n
+        covered = sum(m for _o, m in q["spans"])
+        if q["end"] is not None and covered == q["end"] and any(o == 0 for o, _m in q["spans"]):
+            done[fk].append(q["idx"])
+            del open_[fk]
+    return done
+
+
 def strip_atomic_fragment(l3: bytes) -> bytes | None:
     """An IPv6 atomic fragment (fragment header with offset 0 and M=0) as the firewall
     forwards it: conntrack's defragmentation (nf_ct_frag6_gather() ->

@@ -10,8 +10,11 @@ temporary pcapng (interfaces ``c0``/``s0``, the firewall's input interfaces), so
 real capture decoder, path model and raw-table rules are exercised.
 """
 from .compare import Comparison, FrameDiff
-from .runner import (Config, GroupRun, ScenarioView, VerifyResult, engine_settings, verify_capture,
-                     verify_frames, verify_scenarios)
+from .engine import engine_settings
+from .explain import explain, format_explanation
+from .runner import Config, GroupRun, VerifyResult, verify_capture, verify_frames
+from .scenarios import ScenarioView, verify_scenarios
 
 __all__ = ["Comparison", "FrameDiff", "Config", "GroupRun", "ScenarioView", "VerifyResult",
-           "engine_settings", "verify_capture", "verify_frames", "verify_scenarios"]
+           "engine_settings", "explain", "format_explanation", "verify_capture", "verify_frames",
+           "verify_scenarios"]

@@ -3,7 +3,8 @@
 ``fill_batch(n, kind, first, t0_ns, dt_ns)`` builds, vectorised, the PKT_DTYPE records
 of exactly the frames ``kernel.fill.handshake_frames`` sends (SYN, SYN/ACK, ACK per
 flow, or lone SYNs), so the engine can be fed a 786k-frame fill in batches without
-a pcap round trip (``tests/test_verify_fill.py`` checks the records against the decoder).
+a pcap round trip.  One flow goes through the real decoder as a template, so new
+decoder fields follow; ``tests/test_verify_fill.py`` checks every record.
 """
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ import ipaddress
 
 import numpy as np
 
-from ..kernel.fill import FILL_SERVER
-from ..packets.record import PF_L4_OK, TH_ACK, TH_SYN, empty_batch
+from ..kernel.fill import FILL_SERVER, handshake_frames
 
 BATCH = 1 << 16
 
 
 def fill_batch(n: int, kind: str = "assured", first: int = 0, t0_ns: int = 0, dt_ns: int = 1000,
                dport: int = 80) -> np.ndarray:
-    """Records of ``kernel.fill.handshake_frames(n, kind, first=first)`` at times
-    ``t0_ns + k * dt_ns``."""
+    """Records of ``kernel.fill.handshake_frames(n, kind, first=first, dport=dport)`` at
+    times ``t0_ns + k * dt_ns``: one flow is decoded by the capture decoder and used as
+    the template (flags, lengths, options), the per-flow fields are filled in vectorised."""
+    from ..packets.source import decode_packets
     if kind not in ("assured", "unassured"):
         raise ValueError("kind must be 'assured' or 'unassured'")
-    per = 3 if kind == "assured" else 1
+    template = decode_packets([f for _s, f in handshake_frames(1, kind, dport=dport, first=first)])
+    per = len(template)
     i = np.arange(first, first + n, dtype=np.int64)
     client = np.uint64(int(ipaddress.IPv4Address("198.18.0.0"))) + ((i >> 8) & 255).astype(np.uint64) * 256 \
         + (i & 255).astype(np.uint64)
@@ -31,28 +34,18 @@ def fill_batch(n: int, kind: str = "assured", first: int = 0, t0_ns: int = 0, dt
     cport = (10000 + (i >> 16)).astype(np.uint16)
     isn_c = (1000 + i).astype(np.uint32)
     isn_s = (7_000_000 + i).astype(np.uint32)
-    b = empty_batch(n * per)
+    b = np.tile(template, n)
     b["n"] = np.arange(1, n * per + 1)
     b["ts"] = t0_ns + np.arange(n * per, dtype=np.int64) * dt_ns
-    b["l3"], b["proto"], b["ttl"], b["pflags"] = 4, 6, 64, PF_L4_OK
-
-    def part(k):
-        return slice(k, None, per)
-    syn = part(0)
-    b["src_lo"][syn], b["dst_lo"][syn] = client, server
-    b["sport"][syn], b["dport"][syn] = cport, dport
-    b["seq"][syn], b["tcpflags"][syn], b["win"][syn] = isn_c, TH_SYN, 64240
-    b["iplen"][syn], b["mss"][syn] = 44, 1460
+    # per packet of a flow: (from the client?, seq, ack)
+    parts = [(True, isn_c, 0)]
     if per == 3:
-        sa, ack = part(1), part(2)
-        b["src_lo"][sa], b["dst_lo"][sa] = server, client
-        b["sport"][sa], b["dport"][sa] = dport, cport
-        b["seq"][sa], b["ack"][sa] = isn_s, isn_c + np.uint32(1)
-        b["tcpflags"][sa], b["win"][sa], b["iplen"][sa], b["mss"][sa] = TH_SYN | TH_ACK, 65160, 44, 1460
-        b["src_lo"][ack], b["dst_lo"][ack] = client, server
-        b["sport"][ack], b["dport"][ack] = cport, dport
-        b["seq"][ack], b["ack"][ack] = isn_c + np.uint32(1), isn_s + np.uint32(1)
-        b["tcpflags"][ack], b["win"][ack], b["iplen"][ack] = TH_ACK, 64240, 40
+        parts += [(False, isn_s, isn_c + np.uint32(1)), (True, isn_c + np.uint32(1), isn_s + np.uint32(1))]
+    for k, (from_client, seq, ack) in enumerate(parts):
+        sl = slice(k, None, per)
+        b["src_lo"][sl], b["dst_lo"][sl] = (client, server) if from_client else (server, client)
+        b["sport"][sl], b["dport"][sl] = (cport, dport) if from_client else (dport, cport)
+        b["seq"][sl], b["ack"][sl] = seq, ack
     return b
 
 
@@ -64,6 +57,18 @@ def feed(tracker, batch: np.ndarray, size: int = BATCH) -> int:
         ct, _fate = tracker.process_batch(batch[k:k + size])
         dropped += int(np.count_nonzero(ct == CT_DROPPED))
     return dropped
+
+
+def sunreclaim() -> int | None:
+    """SUnreclaim of /proc/meminfo in bytes (read-only; None if unreadable)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for ln in f:
+                if ln.startswith("SUnreclaim:"):
+                    return int(ln.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 class FullRun:
@@ -84,9 +89,11 @@ def table_full_experiment(kind: str, probe: list, limits: dict | None = None) ->
 
     limits = limits or host_limits()
     mx = limits["nf_conntrack_max"]
+    unreclaim0 = sunreclaim()
     with KernelHarness() as h:
         kfill = h.fill(mx, kind)
         kcount_fill = h.count()
+        unreclaim1 = sunreclaim()
         kprobe = h.run(probe, read_table=False)
     settings = engine_settings({}, limits)
     tr = Tracker(settings, events=False)
@@ -103,4 +110,5 @@ def table_full_experiment(kind: str, probe: list, limits: dict | None = None) ->
                    engine_ct=ct, engine_fate=fate, engine_count_fill=ecount_fill, engine_count=tr.count,
                    engine_stats_fill=estats_fill,
                    engine_stats_probe={k: estats[k] - estats_fill[k] for k in estats},
-                   engine_fill_seconds=engine_fill_s, engine_table_bytes=tr.table_bytes())
+                   engine_fill_seconds=engine_fill_s, engine_table_bytes=tr.table_bytes(),
+                   sunreclaim_delta=unreclaim1 - unreclaim0 if unreclaim0 and unreclaim1 else None)

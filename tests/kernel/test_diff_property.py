@@ -1,5 +1,6 @@
 """Property: random, mostly valid TCP/UDP/ICMP conversations, some perturbed (losses,
-reordering, duplicates, corrupted header fields with and without a valid checksum),
+reordering, duplicates, corrupted header fields with and without a valid checksum,
+IP fragmentation, Ethernet padding, TTL 1),
 interleaved, give the same verdicts, table and stats in the engine as in the kernel
 (under the default settings and a few variants: tcp_loose 0, be_liberal, ...).
 

@@ -121,3 +121,26 @@ def test_harness_refuses_frames_beyond_the_link_mtu():
     from ctscope.kernel import KernelHarness
     with KernelHarness() as h, pytest.raises(InputError, match="at most 1514"):
         h.run([(0.0, "c", eth(ipv4(C4, S4, udp(1, 2, bytes(1480)))))])
+
+
+def test_harness_tells_frames_apart_that_differ_only_in_ttl():
+    """A TTL-1 copy of a frame is not matched to the forwarded original (match_key)."""
+    from ctscope.kernel import KernelHarness
+    q1, q = eth(ipv4(C4, S4, udp(5009, 53, b"q"), ttl=1)), eth(ipv4(C4, S4, udp(5009, 53, b"q")))
+    with KernelHarness() as h:
+        r = h.run([(0.0, "c", q1), (0.0, "c", q)])
+    assert [(f.fate, f.ctinfo) for f in r.frames] == [("dropped", "unscorable"), ("forwarded", "NEW")]
+    assert r.unmatched_out == 0
+
+
+def test_harness_scores_each_datagram_of_a_reused_ip_id_on_its_own_fragments():
+    from ctscope.craft import fragment4
+    from ctscope.kernel import KernelHarness
+    first, second = (fragment4(ipv4(C4, S4, udp(5010, 53, bytes(n)), ident=7), 128) for n in (300, 200))
+    frames = [(0.0, "c", eth(f)) for f in first] + [(0.0, "s", eth(ipv4(S4, C4, udp(53, 5010, b"r"))))] \
+        + [(0.0, "c", eth(f)) for f in second]
+    with KernelHarness() as h:
+        r = h.run(frames)
+    scored = [(f.i, f.ctinfo) for f in r.frames if f.ctinfo != "unscorable"]
+    assert scored == [(len(first) - 1, "NEW"), (len(first), "ESTABLISHED_REPLY"),
+                      (len(frames) - 1, "ESTABLISHED")]

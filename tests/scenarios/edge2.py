@@ -65,6 +65,21 @@ def scenarios(alloc):
     out.append(scenario("fragments_v6_overlapping", [("c", eth(fr[0])), ("c", eth(fr_overlap)), ("c", eth(fr[1])),
                                                      ("c", eth(fr[2])), ("c", eth(ipv6(c, s, udp(5006, 53, b"x"))))]))
     for v6 in (False, True):
+        fam = "v6" if v6 else "v4"
+        c, s = alloc.pair(v6)
+        ip = ipv6 if v6 else ipv4
+        first = ip(c, s, udp(5008, 53, bytes(300))) if v6 else ipv4(c, s, udp(5008, 53, bytes(300)), ident=7)
+        second = ip(c, s, udp(5008, 53, bytes(200))) if v6 else ipv4(c, s, udp(5008, 53, bytes(200)), ident=7)
+        split = (lambda pkt: fragment6(pkt, 128, ident=7)) if v6 else (lambda pkt: fragment4(pkt, 128))
+        out.append(scenario(f"fragments_key_reused_by_the_next_datagram_{fam}",
+                            [("c", eth(f)) for f in split(first)] + [("s", eth(ip(s, c, udp(53, 5008, b"r"))))]
+                            + [("c", eth(f)) for f in split(second)]))
+        c, s = alloc.pair(v6)
+        ttl = {"hlim": 1} if v6 else {"ttl": 1}
+        q1, q = eth(ip(c, s, udp(5009, 53, b"q"), **ttl)), eth(ip(c, s, udp(5009, 53, b"q")))
+        out.append(scenario(f"ttl_1_copy_of_a_forwarded_frame_{fam}", [("c", q1), ("c", q), ("c", q1), ("c", q),
+                                                                         ("s", eth(ip(s, c, udp(53, 5009, b"r"))))]))
+    for v6 in (False, True):
         c, s = alloc.pair(v6)
         ip = ipv6 if v6 else ipv4
 

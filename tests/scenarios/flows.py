@@ -2,7 +2,8 @@
 random mixes of the corpus and the hypothesis property test).
 
 ``conversation(rng, kind, client, server, port)`` -> [(side, frame)];
-``perturb(rng, items, kinds)`` loses, reorders, duplicates or corrupts frames;
+``perturb(rng, items, kinds)`` loses, reorders, duplicates or corrupts frames, splits
+them into IP fragments, pads them or sets their TTL to 1;
 ``interleave(rng, flows)`` merges flows keeping each flow's own order.
 """
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import random
 import struct
 
-from ctscope.craft import TcpConversation, eth, icmp6_echo, icmp6_error, icmp_echo, icmp_error, ipv4, ipv6, udp
-from ctscope.craft.checksum import finish, ones_sum, pseudo_sum
+from ctscope.craft import (TcpConversation, eth, fragment4, fragment6, icmp6_echo, icmp6_error, icmp_echo,
+                           icmp_error, ipv4, ipv6, udp)
+from ctscope.craft.checksum import finish, inet_checksum, ones_sum, pseudo_sum
 
 KINDS = ("tcp", "tcp", "tcp", "udp", "icmp")
-PERTURBATIONS = ("loss", "reorder", "duplicate", "corrupt", "corrupt_bad_csum")
+PERTURBATIONS = ("loss", "reorder", "duplicate", "corrupt", "corrupt_bad_csum", "fragment", "pad", "ttl1")
 
 
 def tcp_conversation(rng: random.Random, client: str, server: str, port: int) -> list:
@@ -118,6 +120,40 @@ def corrupt(rng, frame: bytes, keep_checksum_valid: bool) -> bytes:
     return fix_l4_checksum(out) if keep_checksum_valid else out
 
 
+def fragment_frame(rng, frame: bytes) -> list:
+    """The frame's packet split into 2+ IP fragments (random IPv4 ID / IPv6
+    identification), sometimes out of order; a frame too small to split is kept."""
+    l3 = frame[14:]
+    if l3[0] >> 4 == 4:
+        if len(l3) - (l3[0] & 15) * 4 <= 64:
+            return [frame]
+        hdr = bytearray(l3[:(l3[0] & 15) * 4])
+        hdr[4:6] = rng.getrandbits(16).to_bytes(2, "big")
+        hdr[10:12] = b"\0\0"
+        hdr[10:12] = inet_checksum(bytes(hdr)).to_bytes(2, "big")
+        pieces = fragment4(bytes(hdr) + l3[len(hdr):], 64)
+    else:
+        if len(l3) - 40 <= 64 or l3[6] in (0, 43, 44, 60):
+            return [frame]
+        pieces = fragment6(l3, 64, ident=rng.getrandbits(32))
+    if rng.random() < 0.3:
+        rng.shuffle(pieces)
+    return [frame[:14] + p for p in pieces]
+
+
+def with_ttl1(frame: bytes) -> bytes:
+    """The frame with TTL / hop limit 1 (IPv4 header checksum fixed): routing drops it."""
+    b = bytearray(frame)
+    if b[14] >> 4 == 4:
+        b[22] = 1
+        hl = (b[14] & 15) * 4
+        b[24:26] = b"\0\0"
+        b[24:26] = inet_checksum(bytes(b[14:14 + hl])).to_bytes(2, "big")
+    else:
+        b[21] = 1
+    return bytes(b)
+
+
 def perturb(rng, items: list, kinds=PERTURBATIONS, rate: float = 0.15) -> list:
     """Each frame, with probability ``rate``, gets one perturbation of ``kinds``."""
     out = list(items)
@@ -137,6 +173,14 @@ def perturb(rng, items: list, kinds=PERTURBATIONS, rate: float = 0.15) -> list:
                 i += 1
             elif k.startswith("corrupt"):
                 out[i] = (side, corrupt(rng, fr, k == "corrupt"))
+            elif k == "fragment":
+                pieces = fragment_frame(rng, fr)
+                out[i:i + 1] = [(side, p) for p in pieces]
+                i += len(pieces) - 1
+            elif k == "pad":
+                out[i] = (side, fr + bytes(rng.randrange(1, 24)))
+            elif k == "ttl1":
+                out[i] = (side, with_ttl1(fr))
         i += 1
     return out
 
