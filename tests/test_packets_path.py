@@ -48,7 +48,7 @@ def batch(rows):
     ("10.0.0.1", "127.0.0.1", 64, D),
     ("127.0.0.1", "255.255.255.255", 64, D),
     ("127.0.0.1", "224.0.0.1", 64, D),
-    ("10.0.0.1", "240.0.0.1", 64, D),               # class E
+    ("10.0.0.1", "240.0.0.1", 64, F),               # class E: forwarded (verified on 6.18)
     ("2001:db8::1", "2001:db8:1::1", 64, F),
     ("2001:db8::1", "2001:db8:1::1", 1, D),
     ("2001:db8::1", "ff02::1", 1, L),
@@ -105,8 +105,6 @@ def _reference(src, dst, ttl):
             return L if str(d) == "224.0.0.1" and not s.is_loopback else D
         if (s in ipaddress.ip_network("0.0.0.0/8") or d in ipaddress.ip_network("0.0.0.0/8")
                 or s.is_loopback or d.is_loopback):
-            return D
-        if d in ipaddress.ip_network("240.0.0.0/4"):
             return D
         return D if ttl <= 1 else F
     if str(d) in ("ff02::1", "ff02::2", "ff05::2"):

@@ -37,6 +37,7 @@ from .table import (
 
 _NO_JIT = bool(numba_config.DISABLE_JIT)
 EVENT_CAPACITY = 1 << 16
+TRACKED_PROTOS = frozenset({1, 6, 17, 47, 58, 132, 136})   # protocols with a 6.18 tracker
 INITIAL_SLOTS = 1 << 12
 
 
@@ -228,7 +229,7 @@ class Tracker:
         keys = rec["proto"].astype(np.int64) * 256 + rec["state"]
         for key, n in zip(*np.unique(keys, return_counts=True)):
             proto, state = int(key) >> 8, int(key) & 0xFF
-            name = l4_name(proto)
+            name = l4_name(proto) if proto in TRACKED_PROTOS else "unknown"
             if proto == 6:
                 name += " " + TCP_STATE_NAMES[state]
             elif proto == 132:
@@ -261,7 +262,9 @@ class Tracker:
         src = _addr(r["src_hi"], r["src_lo"], l3)
         dst = _addr(r["dst_hi"], r["dst_lo"], l3)
         sport, dport = int(r["sport"]), int(r["dport"])
-        name = l4_name(proto)
+        # l4proto_name(): protocols without a tracker in 6.18 (DCCP included, removed in
+        # 6.16) are "unknown" and their tuple has no ports (nf_ct_get_tuple())
+        name = l4_name(proto) if proto in TRACKED_PROTOS else "unknown"
         if name in ("icmp", "icmpv6"):
             _, isport, idport = invert_l4(proto, sport, dport)
             orig = Tuple(src, dst, type=dport >> 8, code=dport & 0xFF, id=sport)

@@ -281,7 +281,10 @@ def decode_l3(buf, w, off, cap, wire, ver, out, i, crctab):
                 out[i]["proto"] = buf[p]
                 out[i]["skip"] = SKIP_FRAG_HELD
                 return p - off
-            hl = 8                                # atomic fragment: just skip it
+            # atomic fragment: nf_ct_frag6_gather() queues it like any fragment and
+            # nf_ct_frag6_reasm() removes the 8-byte header, so conntrack accounts 8 bytes less
+            hl = 8
+            out[i]["iplen"] = out[i]["iplen"] - 8
         elif nh == 51:
             hl = (np.int64(buf[p + 1]) + 2) * 4
         else:

@@ -54,9 +54,9 @@ U = np.uint64
 
 
 # first-octet classes of IPv4 addresses
-ZERO, LOOP, MCAST, CLASS_E = 1, 2, 4, 8
+ZERO, LOOP, MCAST = 1, 2, 4
 _CLS = np.zeros(256, dtype=np.uint8)
-_CLS[0], _CLS[127], _CLS[224:240], _CLS[240:256] = ZERO, LOOP, MCAST, CLASS_E
+_CLS[0], _CLS[127], _CLS[224:240] = ZERO, LOOP, MCAST
 
 
 def _in_net(hi, lo, net) -> np.ndarray:
@@ -96,14 +96,13 @@ def apply_path(batch: np.ndarray, local_nets=None) -> None:
     s4 = batch["src_lo"][i4].astype(np.uint32)
     d4 = batch["dst_lo"][i4].astype(np.uint32)
     cs, cd = _CLS[s4 >> 24], _CLS[d4 >> 24]
-    r4 = route[i4]
-    r4[(cd & CLASS_E) != 0] = ROUTE_DROP
-    route[i4] = r4
+    # no class-E check: ip_route_input_slow() forwards 240.0.0.0/4 destinations when a
+    # (default) route covers them -- verified on 6.18 (path_class_e_destination_forwarded)
     if nets:
         src_local = live & _local(batch, "src", nets)
         dst_local = live & _local(batch, "dst", nets)
         route[dst_local] = ROUTE_LOCAL_IN
-        r4 = route[i4]
+    r4 = route[i4]
     # IPv4: ip_route_input_slow() martians, then multicast, broadcast, martian source
     r4[((cs | cd) & (ZERO | LOOP)) != 0] = ROUTE_DROP
     mc = (cd & MCAST) != 0

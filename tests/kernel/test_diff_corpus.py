@@ -16,21 +16,7 @@ from ctscope.verify.explain import format_explanation
 pytestmark = pytest.mark.kernel
 
 CORPUS = build_corpus()
-KNOWN = {
-    "path_class_e_destination_forwarded": (
-        "decoder/path model: packets/path.py apply_path() drops 240.0.0.0/4 destinations, but "
-        "net/ipv4/route.c ip_route_input_slow() has no class-E check: with a default route "
-        "the router forwards them (kernel: NEW/forwarded)"),
-    "ipv6_atomic_fragment_accounted_without_fragment_header": (
-        "decoder: packets/decode.py skips an atomic fragment header (offset 0, M=0) and keeps "
-        "iplen = payload length + 40; net/ipv6/netfilter/nf_conntrack_reasm.c nf_ct_frag6_gather() "
-        "queues it like any fragment and nf_ct_frag6_reasm() removes the 8-byte header before "
-        "conntrack accounts the packet (kernel bytes = engine bytes - 8)"),
-}
-_DCCP = ("engine: engine/tracker.py Tracker._entry() names protocol 33 'dccp' and shows sport/dport; "
-         "6.18 has no DCCP tracker (removed in 6.16): nf_conntrack_core.c nf_ct_get_tuple() puts no "
-         "ports in the tuple and nf_conntrack_standalone.c l4proto_name() prints 'unknown'")
-KNOWN.update({f"dccp_entry_is_generic_unknown_without_ports_{v}": _DCCP for v in ("v4", "v6")})
+KNOWN: dict[str, str] = {}   # scenario -> reason, for differences not fixed yet (strict xfail)
 
 
 def _param(sc):

@@ -87,7 +87,7 @@ def scenarios(alloc):
             return generic(33, struct.pack("!HH", sport, dport) + bytes(12))
         out.append(scenario(f"dccp_entry_is_generic_unknown_without_ports_{'v6' if v6 else 'v4'}", [
             ("c", eth(ip(c, s, dccp(1000, 2000)))), ("s", eth(ip(s, c, dccp(2000, 1000)))),
-            ("c", eth(ip(c, s, dccp(1001, 2000))))], group="xfail"))
+            ("c", eth(ip(c, s, dccp(1001, 2000))))]))
     c, s = alloc.pair()
     out.append(scenario("sctp_heartbeat_first_and_abort_new", [
         ("c", eth(ipv4(c, s, sctp.sctp(5000, 80, 0x42, [sctp.heartbeat()])))),
