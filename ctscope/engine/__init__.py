@@ -11,4 +11,5 @@ from .._numba_cache import refresh as _refresh
 
 _HERE = _os.path.dirname(_os.path.abspath(__file__))
 # the engine bakes constants from packets/record.py into its compiled code
-_refresh(_HERE, (_os.path.join(_os.path.dirname(_HERE), "packets", "record.py"),))
+_refresh(_HERE, (_os.path.join(_os.path.dirname(_HERE), "packets", "record.py"),
+                 _os.path.join(_os.path.dirname(_HERE), "jit.py")))

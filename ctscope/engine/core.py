@@ -33,7 +33,7 @@ occupancy series needs to be flushed or grown by the Python side.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..jit import hot, hot_inline
 
 from ..packets.record import (
     IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP,
@@ -45,18 +45,18 @@ from .generic import generic_packet, gre_packet
 from .icmp import NR_ICMP_TYPES, icmp_is_err, icmp_packet, icmpv6_is_err, icmpv6_packet, icmpv6_untracked
 from .layout import (
     CT_DROPPED, CT_ESTABLISHED, CT_ESTABLISHED_REPLY, CT_INVALID, CT_NEW, CT_NOT_SEEN,
-    CT_RELATED, CT_RELATED_REPLY, CT_UNTRACKED, DR_REOPEN, DR_RST, EF_ACCT, EF_TSTAMP, EF_USED,
+    CT_RELATED, CT_RELATED_REPLY, CT_UNTRACKED, DR_EXPIRED, DR_REOPEN, DR_RST, EF_ACCT, EF_TSTAMP, EF_USED,
     EV_NEW, EV_TABLE_FULL, EV_UPDATE, FATE_CONNTRACK_DROP, FATE_FORWARDED, FATE_LOCAL, FATE_NONE,
     FATE_ROUTING_DROP, FATE_SENT, IPS_ASSURED, IPS_CONFIRMED, IPS_FIXED_TIMEOUT, IPS_SEEN_REPLY,
     ST_CHAINTOOLONG, ST_DROP, ST_ERROR, ST_INSERT_FAILED, ST_INVALID, V_ACCEPT, V_DELETE,
-    V_IGNORE, V_INVALID, V_REPEAT,
+    V_INVALID, V_REPEAT,
 )
 from .sctp import sctp_error, sctp_packet
 from .table import (
-    M_COUNT, M_EV_N, M_FIRST_TS, M_FULL_FIRST, M_FULL_LAST, M_FULL_N, M_GC_EARLY, M_GC_NEXT,
-    M_LAST_TS, M_PEAK, M_PEAK_TS, M_SER_N, M_SER_NEXT, M_SER_STEP, M_T75, M_T90, M_T100,
-    MAX_CHAINLEN, MIN_CHAINLEN, NS, chain_length, delete_entry, early_drop, entry_hashes, find,
-    gc_pass, hash_insert, invert_l4, next_random, record_event, scale_hash, slot_alloc, slot_free,
+    MAX_CHAINLEN, MIN_CHAINLEN, M_COUNT, M_EV_N, M_FIRST_TS, M_FULL_FIRST, M_FULL_LAST, M_FULL_N,
+    M_GC_EARLY, M_GC_NEXT, M_LAST_TS, M_PEAK, M_PEAK_TS, M_SER_N, M_SER_NEXT, M_SER_STEP, M_T100,
+    M_T75, M_T90, NS, chain_length, delete_entry, early_drop, entry_hashes, find, gc_pass,
+    hash_insert, invert_l4, lookup, next_random, record_event, scale_hash, slot_alloc, slot_free,
     tuple_hash,
 )
 from .tcp import tcp_error, tcp_packet
@@ -70,7 +70,7 @@ STOP_CAPACITY = 3   # table slots need growing (max == 0: unlimited)
 EV_HEADROOM = 64
 
 
-@njit(cache=True)
+@hot_inline
 def _fate(route):
     if route == ROUTE_DROP:
         return FATE_ROUTING_DROP
@@ -81,7 +81,7 @@ def _fate(route):
     return FATE_FORWARDED
 
 
-@njit(cache=True)
+@hot_inline
 def _advance_clock(meta, S, series, now):
     """Time-at-occupancy accounting, peak tracking inputs and the 1-s occupancy series.
     Returns False when the series array is full (the caller stops to grow it)."""
@@ -112,7 +112,7 @@ def _advance_clock(meta, S, series, now):
     return True
 
 
-@njit(cache=True)
+@hot_inline
 def _l4_error(proto, pk, S, check_csum):
     if proto == IPPROTO_TCP:
         return tcp_error(pk, S, check_csum)
@@ -123,7 +123,7 @@ def _l4_error(proto, pk, S, check_csum):
     return False
 
 
-@njit(cache=True)
+@hot_inline
 def _l4_packet(proto, tbl, e, d, pk, now, S, sctp):
     if proto == IPPROTO_TCP:
         return tcp_packet(tbl, e, d, pk, now, S)
@@ -142,14 +142,14 @@ def _l4_packet(proto, tbl, e, d, pk, now, S, sctp):
     return generic_packet(tbl, e, d, pk, now, S)
 
 
-@njit(cache=True)
+@hot_inline
 def _has_ports(proto):
     return (proto == IPPROTO_TCP or proto == IPPROTO_UDP or proto == IPPROTO_UDPLITE
             or proto == IPPROTO_SCTP or proto == IPPROTO_ICMP or proto == IPPROTO_ICMPV6
             or proto == IPPROTO_GRE)
 
 
-@njit(cache=True)
+@hot
 def _icmp_error(tbl, heads, meta, stats, ext, ev, S, pk, now, check_csum):
     """nf_conntrack_handle_icmp(): returns a ctinfo, or -1 to continue with the normal
     path (ICMP queries).  Errors: stat ``error`` and no ct (INVALID for rules)."""
@@ -199,7 +199,7 @@ def _icmp_error(tbl, heads, meta, stats, ext, ev, S, pk, now, check_csum):
     return CT_RELATED_REPLY if (node & 1) == 1 else CT_RELATED
 
 
-@njit(cache=True)
+@hot
 def _init_entry(tbl, e, pk, isport_unused, S, acct, tstamp):
     r = tbl[e]
     r.src_hi = pk.src_hi
@@ -253,7 +253,7 @@ def _init_entry(tbl, e, pk, isport_unused, S, acct, tstamp):
     r.eflags = f
 
 
-@njit(cache=True)
+@hot
 def _confirm(tbl, heads, meta, stats, ext, ev, S, e, now):
     """__nf_conntrack_confirm(): chain-length limit, then insert both tuplehashes."""
     seed = S[K.K_SEED]
@@ -279,7 +279,7 @@ def _confirm(tbl, heads, meta, stats, ext, ev, S, e, now):
     return True
 
 
-@njit(cache=True)
+@hot
 def _table_full(tbl, meta, stats, ev, ext, S, pk, now):
     """__nf_conntrack_alloc() failure path: gc early-drop mode, warning, stat drop."""
     meta[M_GC_EARLY] = 1
@@ -296,7 +296,7 @@ def _table_full(tbl, meta, stats, ev, ext, S, pk, now):
         record_event(tbl, scratch, ev, meta, ext, EV_TABLE_FULL, 0, now)
 
 
-@njit(cache=True)
+@hot
 def process_batch(batch, start, tbl, heads, meta, stats, ext, ev, sctp, series, S, out_ct, out_fate):
     """Process batch[start:]; returns (index reached, STOP_* reason)."""
     acct = ext[0]
@@ -351,9 +351,14 @@ def process_batch(batch, start, tbl, heads, meta, stats, ext, ev, sctp, series, 
                        pk.zone, seed)
         ctinfo = CT_INVALID
         for _attempt in range(2):          # the second round is the -NF_REPEAT re-open
-            node = find(tbl, heads, meta, ext, ev, S, now, h, pk.src_hi, pk.src_lo, pk.dst_hi,
-                        pk.dst_lo, sport, dport, pk.dst_hi, pk.dst_lo, pk.src_hi, pk.src_lo,
-                        isport, idport, pk.l3, proto, pk.zone)
+            node = lookup(tbl, heads, now, h, pk.src_hi, pk.src_lo, pk.dst_hi,
+                          pk.dst_lo, sport, dport, pk.dst_hi, pk.dst_lo, pk.src_hi, pk.src_lo,
+                          isport, idport, pk.l3, proto, pk.zone)
+            while node <= -2:   # expired entries met on the walk are reaped (see table.find)
+                delete_entry(tbl, heads, meta, ext, ev, S, -2 - node, DR_EXPIRED, now)
+                node = lookup(tbl, heads, now, h, pk.src_hi, pk.src_lo, pk.dst_hi,
+                              pk.dst_lo, sport, dport, pk.dst_hi, pk.dst_lo, pk.src_hi, pk.src_lo,
+                              isport, idport, pk.l3, proto, pk.zone)
             new = node < 0
             if new:
                 # __nf_conntrack_alloc(): the count includes the new, unconfirmed entry

@@ -6,19 +6,19 @@ GRE v0 (keys 0) and v1 (PPTP call ids): ``gre_timeout`` (30 s) until a reply was
 seen, then ``gre_timeout_stream`` (180 s) and ASSURED -- the first reply packet itself
 still gets 30 s because SEEN_REPLY is set by the core after the tracker ran.
 """
-from numba import njit
+from ..jit import hot
 
 from . import settings as K
 from .layout import IPS_ASSURED, IPS_NAT_CLASH, IPS_SEEN_REPLY, V_ACCEPT
 
 
-@njit(cache=True)
+@hot
 def generic_packet(tbl, e, d, pk, now, S):
     """generic_packet() in nf_conntrack_core.c."""
     return V_ACCEPT, S[K.K_T_GENERIC]
 
 
-@njit(cache=True)
+@hot
 def gre_packet(tbl, e, d, pk, now, S):
     """nf_conntrack_gre_packet()."""
     r = tbl[e]

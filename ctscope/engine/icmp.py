@@ -8,7 +8,7 @@ destination makes the error RELATED (``nf_conntrack_inet_error()``), anything el
 counts as stat ``error``.  That lookup needs the table, so it lives in ``core.py``;
 this module holds the classification and the packet functions.
 """
-from numba import njit
+from ..jit import hot
 
 from . import settings as K
 from .layout import IPS_CONFIRMED, V_ACCEPT, V_INVALID
@@ -16,27 +16,27 @@ from .layout import IPS_CONFIRMED, V_ACCEPT, V_INVALID
 NR_ICMP_TYPES = 18  # include/uapi/linux/icmp.h: highest 'known' ICMP type
 
 
-@njit(cache=True)
+@hot
 def icmp_is_err(itype):
     """icmp_is_err(): dest unreachable, source quench, redirect, time exceeded, parameter problem."""
     return itype == 3 or itype == 4 or itype == 5 or itype == 11 or itype == 12
 
 
-@njit(cache=True)
+@hot
 def icmpv6_is_err(itype):
     """nf_conntrack_icmpv6_error(): types < 128 are errors; redirect (137) is handled as
     an error too since 6.2 ("netfilter: conntrack: set icmpv6 redirects as RELATED")."""
     return itype < 128 or itype == 137
 
 
-@njit(cache=True)
+@hot
 def icmpv6_untracked(itype):
     """nf_conntrack_icmpv6_error(): noct_valid_new[] -- MLD query/report/done (130-132),
     RS/RA/NS/NA (133-136), MLDv2 report (143), multicast router discovery (151, 152)."""
     return (130 <= itype <= 136) or itype == 143 or itype == 151 or itype == 152
 
 
-@njit(cache=True)
+@hot
 def icmp_packet(tbl, e, d, pk, now, S):
     """nf_conntrack_icmp_packet(): only echo/timestamp/info/address-mask requests may
     own an entry (checked on the ORIGINAL tuple's type for every packet)."""
@@ -46,7 +46,7 @@ def icmp_packet(tbl, e, d, pk, now, S):
     return V_ACCEPT, S[K.K_T_ICMP]
 
 
-@njit(cache=True)
+@hot
 def icmpv6_packet(tbl, e, d, pk, now, S):
     """nf_conntrack_icmpv6_packet(): a new entry needs echo request (128) or node
     information query (139) as its ORIGINAL type."""

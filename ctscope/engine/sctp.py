@@ -47,7 +47,7 @@ types present once each, in ascending order of type.  Consequences:
   is not detected: ``sctp_itag`` is taken as read.
 """
 import numpy as np
-from numba import njit
+from ..jit import hot
 
 from ..packets.record import PF_CSUM_BAD, PF_L4_MALFORMED, PF_L4_OK
 from . import settings as K
@@ -136,7 +136,7 @@ assert [K.K_T_SCTP_CLOSED + s - SCTP_CLOSED for s in range(SCTP_CLOSED, SCTP_CON
     K.K_T_SCTP_HEARTBEAT_SENT]
 
 
-@njit(cache=True)
+@hot
 def sctp_timeout(S, state):
     """timeouts[state]; nf_conntrack_sctp_init_net(): timeouts[NONE] = timeouts[CLOSED]."""
     if state <= SCTP_CLOSED or state >= SCTP_CONNTRACK_MAX:
@@ -144,12 +144,12 @@ def sctp_timeout(S, state):
     return S[K.K_T_SCTP_CLOSED + state - SCTP_CLOSED]
 
 
-@njit(cache=True)
+@hot
 def _bit(chunks, t):
     return ((np.int64(chunks) >> t) & 1) != 0
 
 
-@njit(cache=True)
+@hot
 def _popcount(x):
     n = 0
     x = np.int64(x)
@@ -159,14 +159,14 @@ def _popcount(x):
     return n
 
 
-@njit(cache=True)
+@hot
 def _vtag(r, d):
     if d == 0:
         return np.int64(r["td_end0"])
     return np.int64(r["td_end1"])
 
 
-@njit(cache=True)
+@hot
 def _set_vtag(r, d, v):
     if d == 0:
         r["td_end0"] = v
@@ -174,14 +174,14 @@ def _set_vtag(r, d, v):
         r["td_end1"] = v
 
 
-@njit(cache=True)
+@hot
 def _init(r, d):
     if d == 0:
         return r["tflags0"] != 0
     return r["tflags1"] != 0
 
 
-@njit(cache=True)
+@hot
 def _set_init(r, d, v):
     if d == 0:
         r["tflags0"] = v
@@ -189,7 +189,7 @@ def _set_init(r, d, v):
         r["tflags1"] = v
 
 
-@njit(cache=True)
+@hot
 def sctp_error(pk, S, check_csum):
     """sctp_error(): shorter than the common header ("short packet"), or a bad CRC32c
     verified at PRE_ROUTING with nf_conntrack_checksum=1 ("bad CRC")."""
@@ -200,7 +200,7 @@ def sctp_error(pk, S, check_csum):
     return False
 
 
-@njit(cache=True)
+@hot
 def do_basic_checks(pk):
     """do_basic_checks(): True = invalid.  No chunk at all, a zero-length chunk
     (decoder: PF_L4_MALFORMED), COOKIE_ECHO/COOKIE_ACK not the first chunk,
@@ -224,7 +224,7 @@ def do_basic_checks(pk):
     return False
 
 
-@njit(cache=True)
+@hot
 def sctp_new_state(d, cur_state, chunk_type):
     """sctp_new_state(): the table cell, or cur_state for chunks without a row."""
     if chunk_type == SCTP_CID_INIT:
@@ -254,7 +254,7 @@ def sctp_new_state(d, cur_state, chunk_type):
     return np.int64(sctp_conntracks[d][i][cur_state])
 
 
-@njit(cache=True)
+@hot
 def sctp_new(r, pk):
     """sctp_new(): False = refuse to create the entry."""
     # memset(&ct->proto.sctp, 0, sizeof(ct->proto.sctp))
@@ -289,7 +289,7 @@ def sctp_new(r, pk):
     return True
 
 
-@njit(cache=True)
+@hot
 def sctp_packet(tbl, e, d, pk, now, S, sctp):
     """nf_conntrack_sctp_packet() (sctp_error() is run before by the core).
     ``sctp`` is unused.  Returns (verdict, timeout_ns)."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..jit import hot, hot_inline
+
 from ..packets.record import IPPROTO_ICMP, IPPROTO_ICMPV6
 from . import settings as K
 from .layout import (
@@ -77,7 +79,7 @@ def new_meta() -> np.ndarray:
 
 
 # --- tuples --------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@hot_inline
 def _mix(h, v):
     h ^= v
     h *= np.uint64(0xFF51AFD7ED558CCD)
@@ -85,7 +87,7 @@ def _mix(h, v):
     return h
 
 
-@njit(cache=True)
+@hot
 def tuple_hash(src_hi, src_lo, dst_hi, dst_lo, sport, dport, l3, proto, zone, seed):
     """hash_conntrack_raw(): a 32-bit hash of tuple + zone (deterministic seed)."""
     h = np.uint64(seed) ^ np.uint64(0x9E3779B97F4A7C15)
@@ -100,13 +102,13 @@ def tuple_hash(src_hi, src_lo, dst_hi, dst_lo, sport, dport, l3, proto, zone, se
     return np.uint32(h & np.uint64(0xFFFFFFFF))
 
 
-@njit(cache=True, inline="always")
+@hot_inline
 def scale_hash(h, size):
     """reciprocal_scale(hash, size): bucket index."""
     return np.int64((np.uint64(h) * np.uint64(size)) >> np.uint64(32))
 
 
-@njit(cache=True)
+@hot
 def icmp_invert_type(proto, itype):
     """nf_conntrack_invert_icmp_tuple() / ..._icmpv6_tuple(): reply type, or -1."""
     if proto == IPPROTO_ICMP:
@@ -140,7 +142,7 @@ def icmp_invert_type(proto, itype):
     return -1
 
 
-@njit(cache=True)
+@hot
 def invert_l4(proto, sport, dport):
     """nf_ct_invert_tuple() for the 16-bit L4 parts; ok=False when not invertible."""
     if proto == IPPROTO_ICMP or proto == IPPROTO_ICMPV6:
@@ -152,7 +154,7 @@ def invert_l4(proto, sport, dport):
 
 
 # --- allocation --------------------------------------------------------------
-@njit(cache=True)
+@hot
 def slot_alloc(tbl, meta):
     """Take a free slot (the caller has checked the limit). -1 when no capacity."""
     e = meta[M_FREE]
@@ -166,7 +168,7 @@ def slot_alloc(tbl, meta):
     return e
 
 
-@njit(cache=True)
+@hot
 def slot_free(tbl, meta, e):
     """nf_conntrack_free(): the slot returns to the free list, the count drops."""
     tbl[e].eflags = 0
@@ -177,7 +179,7 @@ def slot_free(tbl, meta, e):
 
 
 # --- chains ------------------------------------------------------------------
-@njit(cache=True)
+@hot
 def node_tuple_equal(tbl, node, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
                      isrc_hi, isrc_lo, idst_hi, idst_lo, isport, idport, l3, proto, zone):
     """nf_ct_key_equal(): does chain node ``node`` carry the packet's tuple?
@@ -195,13 +197,13 @@ def node_tuple_equal(tbl, node, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
             and r.src_hi == isrc_hi and r.dst_hi == idst_hi)
 
 
-@njit(cache=True, inline="always")
+@hot_inline
 def node_next(tbl, node):
     r = tbl[node >> 1]
     return r.nxt_o if node & 1 == 0 else r.nxt_r
 
 
-@njit(cache=True, inline="always")
+@hot_inline
 def set_node_next(tbl, node, nxt):
     if node & 1 == 0:
         tbl[node >> 1].nxt_o = nxt
@@ -209,7 +211,7 @@ def set_node_next(tbl, node, nxt):
         tbl[node >> 1].nxt_r = nxt
 
 
-@njit(cache=True)
+@hot
 def entry_hashes(tbl, e, seed):
     """Raw hashes of entry e's ORIGINAL and REPLY tuples."""
     r = tbl[e]
@@ -219,7 +221,7 @@ def entry_hashes(tbl, e, seed):
     return h0, h1
 
 
-@njit(cache=True)
+@hot
 def chain_unlink(tbl, heads, bucket, node):
     prev = -1
     cur = heads[bucket]
@@ -235,7 +237,7 @@ def chain_unlink(tbl, heads, bucket, node):
         cur = nxt
 
 
-@njit(cache=True)
+@hot
 def hash_insert(tbl, heads, e, seed):
     """__nf_conntrack_hash_insert(): both tuplehashes at the head of their chains."""
     size = heads.shape[0]
@@ -248,7 +250,7 @@ def hash_insert(tbl, heads, e, seed):
     heads[b1] = 2 * e + 1
 
 
-@njit(cache=True)
+@hot
 def chain_length(tbl, heads, bucket):
     n = 0
     cur = heads[bucket]
@@ -258,7 +260,7 @@ def chain_length(tbl, heads, bucket):
     return n
 
 
-@njit(cache=True)
+@hot
 def next_random(meta):
     x = np.uint64(meta[M_RNG])
     x ^= x << np.uint64(13)
@@ -269,7 +271,7 @@ def next_random(meta):
 
 
 # --- events ------------------------------------------------------------------
-@njit(cache=True)
+@hot
 def record_event(tbl, e, ev, meta, ext, kind, reason, now):
     """Append an event with a snapshot of entry e (the caller checks capacity)."""
     evtbl, evi, evacct = ev
@@ -288,7 +290,7 @@ def record_event(tbl, e, ev, meta, ext, kind, reason, now):
 
 
 # --- deletion ----------------------------------------------------------------
-@njit(cache=True)
+@hot
 def delete_entry(tbl, heads, meta, ext, ev, S, e, reason, now):
     """nf_ct_delete()/nf_ct_kill(): unlink a confirmed entry, DESTROY event, free."""
     size = heads.shape[0]
@@ -301,13 +303,13 @@ def delete_entry(tbl, heads, meta, ext, ev, S, e, reason, now):
     slot_free(tbl, meta, e)
 
 
-@njit(cache=True, inline="always")
+@hot_inline
 def is_expired(tbl, e, now):
     """nf_ct_is_expired(): (s32)(timeout - nfct_time_stamp) <= 0."""
     return tbl[e].expires <= now
 
 
-@njit(cache=True)
+@hot
 def delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, reason, now):
     """Delete entry e met during a chain walk whose next node is ``nxt``; returns the
     node to continue from (past e's other tuplehash when that came next: both nodes
@@ -319,30 +321,43 @@ def delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, reason, now):
 
 
 # --- lookup ------------------------------------------------------------------
-@njit(cache=True)
-def find(tbl, heads, meta, ext, ev, S, now, h, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
-         isrc_hi, isrc_lo, idst_hi, idst_lo, isport, idport, l3, proto, zone):
-    """____nf_conntrack_find(): walk the bucket, reaping expired entries met on the way.
+@hot
+def lookup(tbl, heads, now, h, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
+           isrc_hi, isrc_lo, idst_hi, idst_lo, isport, idport, l3, proto, zone):
+    """One step of ____nf_conntrack_find(): walk the bucket; returns the matching node
+    (2*e + dir), -1 if there is none, or -2 - e for the first *expired* entry met
+    before a match (the caller reaps it and walks again: see ``find``).
 
-    Returns the matching node (2*e + dir) or -1."""
-    bucket = scale_hash(h, heads.shape[0])
-    cur = heads[bucket]
+    Kept free of the event/extension arrays on purpose: every array argument of a
+    compiled call costs two atomic reference-count updates, and this runs per packet."""
+    cur = heads[scale_hash(h, heads.shape[0])]
     while cur >= 0:
-        nxt = node_next(tbl, cur)
         e = cur >> 1
-        if is_expired(tbl, e, now):
-            # nf_ct_gc_expired(): reaped on the spot, DESTROY at reap time
-            cur = delete_walking(tbl, heads, meta, ext, ev, S, e, nxt, DR_EXPIRED, now)
-            continue
+        r = tbl[e]
+        if r.expires <= now:
+            return -2 - e
         if node_tuple_equal(tbl, cur, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
                             isrc_hi, isrc_lo, idst_hi, idst_lo, isport, idport, l3, proto, zone):
             return cur
-        cur = nxt
+        cur = r.nxt_o if cur & 1 == 0 else r.nxt_r
     return -1
 
 
+@hot
+def find(tbl, heads, meta, ext, ev, S, now, h, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
+         isrc_hi, isrc_lo, idst_hi, idst_lo, isport, idport, l3, proto, zone):
+    """____nf_conntrack_find(): walk the bucket, reaping expired entries met on the way
+    (nf_ct_gc_expired(): DESTROY at reap time).  Returns the matching node or -1."""
+    while True:
+        node = lookup(tbl, heads, now, h, src_hi, src_lo, dst_hi, dst_lo, sport, dport,
+                      isrc_hi, isrc_lo, idst_hi, idst_lo, isport, idport, l3, proto, zone)
+        if node > -2:
+            return node
+        delete_entry(tbl, heads, meta, ext, ev, S, -2 - node, DR_EXPIRED, now)
+
+
 # --- early drop ----------------------------------------------------------------
-@njit(cache=True)
+@hot
 def early_drop_list(tbl, heads, meta, ext, ev, S, bucket, now):
     """early_drop_list(): evict every confirmed, non-ASSURED, non-dying entry of the
     bucket; expired entries met are reaped but not counted."""
@@ -363,7 +378,7 @@ def early_drop_list(tbl, heads, meta, ext, ev, S, bucket, now):
     return drops
 
 
-@njit(cache=True)
+@hot
 def early_drop(tbl, heads, meta, stats, ext, ev, S, h, now):
     """early_drop(): up to NF_CT_EVICTION_RANGE buckets from the new tuple's bucket;
     stop at the first bucket that yielded drops; stat early_drop += drops."""
@@ -380,7 +395,7 @@ def early_drop(tbl, heads, meta, stats, ext, ev, S, h, now):
 
 
 # --- garbage collection -----------------------------------------------------
-@njit(cache=True)
+@hot
 def gc_can_early_drop(tbl, e):
     """gc_worker_can_early_drop(): not ASSURED, or the protocol's can_early_drop."""
     r = tbl[e]
@@ -396,7 +411,7 @@ def gc_can_early_drop(tbl, e):
     return False
 
 
-@njit(cache=True)
+@hot
 def gc_pass(tbl, heads, meta, ext, ev, S, now):
     """One full gc_worker() cycle, run instantly at packet time ``now``.
 

@@ -42,7 +42,7 @@ td_maxend but inside the receiver window) is IGNORE, as in the 6.12+ source.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..jit import hot
 
 from ..packets.record import (PF_CSUM_BAD, PF_L4_MALFORMED, PF_L4_OK, PF_SACK, PF_TCP_OPTS,
                               PF_SACK_PERM, TH_ACK, TH_CWR, TH_ECE, TH_FIN, TH_PSH,
@@ -113,19 +113,19 @@ F_END, F_MAXEND, F_MAXWIN, F_MAXACK, F_SCALE, F_FLAGS = 0, 1, 2, 3, 4, 5
 
 
 # --- small helpers ----------------------------------------------------------------
-@njit(cache=True)
+@hot
 def before(a, b):
     """Kernel before(): (s32)(a - b) < 0."""
     x = (a - b) & M32
     return x >= 0x80000000
 
 
-@njit(cache=True)
+@hot
 def after(a, b):
     return before(b, a)
 
 
-@njit(cache=True)
+@hot
 def seen(r, d, f):
     """ct->proto.tcp.seen[d].<f> as int64."""
     if d == 0:
@@ -153,7 +153,7 @@ def seen(r, d, f):
     return np.int64(r['tflags1'])
 
 
-@njit(cache=True)
+@hot
 def put(r, d, f, v):
     """ct->proto.tcp.seen[d].<f> = v (masked to the field width)."""
     if f == F_SCALE or f == F_FLAGS:
@@ -188,7 +188,7 @@ def put(r, d, f, v):
         r['td_maxack1'] = v
 
 
-@njit(cache=True)
+@hot
 def get_conntrack_index(tcpflags):
     """get_conntrack_index(): RST > SYN(/ACK) > FIN > ACK > NONE."""
     if tcpflags & TH_RST:
@@ -202,7 +202,7 @@ def get_conntrack_index(tcpflags):
     return TCP_NONE_SET
 
 
-@njit(cache=True)
+@hot
 def segment_end(pk):
     """segment_seq_plus_len(): seq + payload + SYN + FIN."""
     fl = np.int64(pk['tcpflags'])
@@ -214,7 +214,7 @@ def segment_end(pk):
     return end & M32
 
 
-@njit(cache=True)
+@hot
 def state_timeout(S, state):
     """tn->timeouts[state] in ns (SYN_SENT2: table constant, no sysctl)."""
     k = TIMEOUT_KEY[state]
@@ -223,7 +223,7 @@ def state_timeout(S, state):
     return np.int64(S[k])
 
 
-@njit(cache=True)
+@hot
 def tcp_error(pk, S, check_csum):
     """tcp_error(): True = INVALID (truncated/malformed header, bad checksum at
     PRE_ROUTING with nf_conntrack_checksum=1, invalid flag combination).
@@ -236,7 +236,7 @@ def tcp_error(pk, S, check_csum):
     return TCP_VALID_FLAGS[np.int64(pk['tcpflags']) & TCP_FLAG_MASK] == 0
 
 
-@njit(cache=True)
+@hot
 def _has_options(pk):
     """tcp_options() parses only when th->doff*4 > sizeof(struct tcphdr): the decoder
     sets PF_TCP_OPTS then; records built without it fall back to the options seen."""
@@ -244,7 +244,7 @@ def _has_options(pk):
     return (pf & PF_TCP_OPTS) != 0 or np.int64(pk['wscale']) != -1 or (pf & (PF_SACK_PERM | PF_SACK)) != 0
 
 
-@njit(cache=True)
+@hot
 def _option_bits(pk):
     """(flags, scale) tcp_options() finds in the packet: SACK_PERM, WINDOW_SCALE
     (scale capped at TCP_MAX_WSCALE)."""
@@ -259,7 +259,7 @@ def _option_bits(pk):
     return flags, scale
 
 
-@njit(cache=True)
+@hot
 def _tcp_options(r, d, pk):
     """tcp_options() into seen[d]: scale = 0, flags &= BE_LIBERAL, then the options."""
     if not _has_options(pk):
@@ -269,7 +269,7 @@ def _tcp_options(r, d, pk):
     put(r, d, F_SCALE, scale)
 
 
-@njit(cache=True)
+@hot
 def _reset_all(r):
     """memset(&ct->proto.tcp, 0, ...) in tcp_new()."""
     for d in range(2):
@@ -287,7 +287,7 @@ def _reset_all(r):
     r['retrans'] = 0
 
 
-@njit(cache=True)
+@hot
 def _state_reset(r, d):
     """nf_ct_tcp_state_reset(): forget seen[d] except its BE_LIBERAL flag."""
     for f in range(5):
@@ -295,7 +295,7 @@ def _state_reset(r, d):
     put(r, d, F_FLAGS, seen(r, d, F_FLAGS) & TF_BE_LIBERAL)
 
 
-@njit(cache=True)
+@hot
 def tcp_new(r, pk, S):
     """tcp_new(): set up a new entry from its first packet; False = INVALID (no entry)."""
     new_state = TCP_CONNTRACKS[0, get_conntrack_index(pk['tcpflags']), TCP_NONE]
@@ -323,7 +323,7 @@ def tcp_new(r, pk, S):
     return True
 
 
-@njit(cache=True)
+@hot
 def _init_sender(r, d, pk, end, win):
     """tcp_init_sender(): SYN-ACK, or SYN from the reply side (simultaneous open).
     RFC 7323: scaling only if both sides sent the option."""
@@ -337,7 +337,7 @@ def _init_sender(r, d, pk, end, win):
         put(r, 1, F_SCALE, np.int64(0))
 
 
-@njit(cache=True)
+@hot
 def _store_invalid(r, d, S, ret):
     """nf_tcp_store_invalid(): be_liberal (sysctl or sender flag) turns any
     failed window check into ACCEPT -- returned early, nothing updated."""
@@ -346,7 +346,7 @@ def _store_invalid(r, d, S, ret):
     return ret
 
 
-@njit(cache=True)
+@hot
 def _maxackwindow(r, d):
     return max(seen(r, d, F_MAXWIN), MAXACKWINCONST)
 
@@ -361,7 +361,7 @@ def _maxackwindow(r, d):
 #   III. sack <= receiver.td_end                        else INVALID (acks unseen data)
 #   IV.  sack >= receiver.td_end - MAXACKWINDOW(sender)   else IGNORE (overly delayed)
 #   (sack = highest SACK right edge if the receiver allowed SACK, else ack)
-@njit(cache=True)
+@hot
 def tcp_in_window(r, d, index, pk, S):
     """tcp_in_window(): V_ACCEPT (state updated), V_IGNORE or V_INVALID."""
     o = 1 - d
@@ -438,7 +438,7 @@ def tcp_in_window(r, d, index, pk, S):
     return V_ACCEPT
 
 
-@njit(cache=True)
+@hot
 def _window_update(r, d, fl, seq, ack, sack, end, win):
     """tcp_in_window() after the checks passed: update sender and receiver."""
     o = 1 - d
@@ -462,7 +462,7 @@ def _window_update(r, d, fl, seq, ack, sack, end, win):
         put(r, o, F_FLAGS, seen(r, o, F_FLAGS) & ~TF_DATA_UNACKNOWLEDGED)
 
 
-@njit(cache=True)
+@hot
 def _retrans_check(r, d, seq, ack, end, win_raw):
     """tcp_in_window(): an ACK identical to the last one (dir, seq, ack, end, raw
     window) counts as a retransmission; anything else restarts the count."""
@@ -478,7 +478,7 @@ def _retrans_check(r, d, seq, ack, end, win_raw):
         r['retrans'] = 0
 
 
-@njit(cache=True)
+@hot
 def _handle_invalid(r, d, index, now, S):
     """nf_tcp_handle_invalid(): on an ASSURED entry, an invalid FIN/RST answering a
     FIN/RST from the other side lowers the remaining timeout to UNACK (if it is
@@ -502,7 +502,7 @@ def _handle_invalid(r, d, index, now, S):
     return False
 
 
-@njit(cache=True)
+@hot
 def _resync(r, d, index, pk):
     """Ignore case b): a SYN/ACK acknowledging a SYN we ignored from the other
     side -- both ends agree on a new connection; take the SYN sender's window
@@ -522,7 +522,7 @@ def _resync(r, d, index, pk):
     return True
 
 
-@njit(cache=True)
+@hot
 def _annotate_ignored(r, d, index, old_state, pk):
     """Ignore path: remember the packet (and an ORIGINAL SYN's options, plus the
     RFC 5961 challenge-ACK expectation in LAST_ACK) so that a later SYN/ACK can
@@ -545,7 +545,7 @@ def _annotate_ignored(r, d, index, old_state, pk):
         r['last_ack'] = pk['ack']
 
 
-@njit(cache=True)
+@hot
 def _rst_close(r, d, pk, old_state, S):
     """The CLOSE-by-RST case of nf_conntrack_tcp_packet().
     Returns (action, new_state): action 0 = window check, 1 = skip it, 2 = INVALID."""
@@ -583,7 +583,7 @@ def _rst_close(r, d, pk, old_state, S):
     return 0, new_state
 
 
-@njit(cache=True)
+@hot
 def _select_timeout(r, new_state, index, S):
     """nf_conntrack_tcp_packet(): first match of retrans cap, RST -> CLOSE,
     unacknowledged data cap, zero-window cap, else the state's timeout."""
@@ -599,7 +599,7 @@ def _select_timeout(r, new_state, index, S):
     return t
 
 
-@njit(cache=True)
+@hot
 def _special(r, d, index, old_state, new_state, pk, S):
     """The switch on the looked-up new state.  Returns (verdict or -1 to go on,
     old_state, new_state, skip_window)."""
@@ -635,7 +635,7 @@ def _special(r, d, index, old_state, new_state, pk, S):
     return -1, old_state, new_state, False
 
 
-@njit(cache=True)
+@hot
 def tcp_packet(tbl, e, d, pk, now, S):
     """nf_conntrack_tcp_packet() for packet ``pk`` in direction ``d`` on entry ``e``
     (tcp_error() already passed).  Returns (verdict, timeout_ns)."""
@@ -677,7 +677,7 @@ def tcp_packet(tbl, e, d, pk, now, S):
     return V_ACCEPT, timeout
 
 
-@njit(cache=True)
+@hot
 def tcp_conntrack(tbl, e, d, pk, now, S, check_csum):
     """tcp_error() then tcp_packet(), as nf_conntrack_tcp_packet() does.
     ``check_csum``: the packet is at PRE_ROUTING (checksums are verified there only)."""

@@ -7,7 +7,7 @@ sets ASSURED; before that every packet refreshes to 30 s (the 2-second rule, com
 d535c8a69c19 + b7b1d02fc439).  UDP-Lite has no 2-second rule: any packet after the
 reply is a stream packet.  ``stream_ts`` lives in the entry's ``aux`` slot.
 """
-from numba import njit
+from ..jit import hot
 
 from ..packets.record import PF_CSUM_BAD, PF_L4_MALFORMED, PF_L4_OK
 from . import settings as K
@@ -16,7 +16,7 @@ from .layout import IPS_ASSURED, IPS_CONFIRMED, IPS_NAT_CLASH, IPS_SEEN_REPLY, V
 UDP_STREAM_DELAY = 2_000_000_000  # nf_conntrack_udp_packet(): stream_ts = 2 * HZ + jiffies
 
 
-@njit(cache=True)
+@hot
 def udp_error(pk, S, check_csum):
     """udp_error()/udplite_error(): truncated or inconsistent header, or a bad checksum
     verified at PRE_ROUTING with nf_conntrack_checksum=1 (a zero UDP checksum means
@@ -28,7 +28,7 @@ def udp_error(pk, S, check_csum):
     return False
 
 
-@njit(cache=True)
+@hot
 def udp_packet(tbl, e, d, pk, now, S, lite):
     """nf_conntrack_udp_packet() / nf_conntrack_udplite_packet()."""
     r = tbl[e]

@@ -21,7 +21,8 @@ from .._numba_cache import refresh as _refresh
 
 def refresh_numba_cache(directory: str | None = None) -> bool:
     """Drop this package's numba cache files when any of its sources changed."""
-    return _refresh(directory or _os.path.dirname(_os.path.abspath(__file__)))
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    return _refresh(directory or here, (_os.path.join(_os.path.dirname(here), "jit.py"),))
 
 
 refresh_numba_cache()

@@ -1,23 +1,24 @@
 """Internet checksum (RFC 1071) and CRC32c (SCTP), numba-compiled over uint8 buffers.
 
-Both run on the decode hot path, once per L4 segment, so they are ``@njit`` over numpy
+Both run on the decode hot path, once per L4 segment, so they are compiled (``jit.hot``) over numpy
 arrays.  The one's-complement sum is accumulated in 64 bits and folded once at the
 end; the loop body is branch-free so LLVM can vectorise it.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..jit import hot, hot_inline
 
 
-@njit(cache=True)
+@hot_inline
 def _byte_term(buf, i, off):
     """Contribution of one byte to a big-endian 16-bit word sum starting at ``off``."""
     b = np.int64(buf[i])
     return b << 8 if ((i - off) & 1) == 0 else b
 
 
-@njit(cache=True)
+@hot
 def sum16(buf, w, off, n):
     """Sum of the big-endian 16-bit words of ``buf[off:off+n]`` (odd tail padded), unfolded.
 
@@ -60,7 +61,7 @@ def words(buf: np.ndarray) -> np.ndarray:
     return buf[:(len(buf) >> 3) << 3].view(np.uint64)
 
 
-@njit(cache=True)
+@hot_inline
 def fold(s):
     """Fold a 64-bit partial sum to 16 bits (end-around carry)."""
     while s >> 16:
@@ -68,7 +69,7 @@ def fold(s):
     return s
 
 
-@njit(cache=True)
+@hot_inline
 def ok(s):
     """A received segment (checksum field included) verifies when the sum folds to 0xffff."""
     return fold(s) == 0xFFFF
@@ -88,7 +89,7 @@ def _crc32c_table() -> np.ndarray:
 CRC32C_TABLE = _crc32c_table()
 
 
-@njit(cache=True)
+@hot
 def sctp_crc_ok(buf, off, n, table):
     """SCTP common-header checksum check as sctp_error() does it
     (net/netfilter/nf_conntrack_proto_sctp.c: sctp_error() -> sctp_compute_cksum():

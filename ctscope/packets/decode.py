@@ -13,12 +13,12 @@ Two lengths travel with every buffer: ``cap`` (bytes present in the capture) and
 frame cut by the snaplen keeps the IP lengths of its header; whatever cannot be
 checked for lack of bytes gets ``PF_CSUM_UNCHECKED`` instead of a verdict.
 
-All functions here are ``@njit(cache=True)`` and also run with NUMBA_DISABLE_JIT=1.
+All functions here are ``@hot`` and also run with NUMBA_DISABLE_JIT=1.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..jit import hot
 
 from .checksum import ok, sum16
 from .l4 import decode_l4
@@ -31,7 +31,7 @@ from .wire import _setflag, be16, be32, be64
 NOT_FRAG = -1   # decode_l3 return value: the datagram is complete
 
 
-@njit(cache=True)
+@hot
 def _v6_addr_bad(hi_s, lo_s, hi_d, lo_d):
     """ip6_rcv_core() (net/ipv6/ip6_input.c): loopback source or destination, multicast
     source, multicast destination with scope 0 (reserved) or 1 (interface-local) on a
@@ -49,7 +49,7 @@ def _v6_addr_bad(hi_s, lo_s, hi_d, lo_d):
     return False
 
 
-@njit(cache=True)
+@hot
 def _hbh_check(buf, off, h, avail_end, plen):
     """ipv6_parse_hopopts() -> ip6_parse_tlv(hopbyhop, max_hbh_opts_cnt = 8) in
     ip6_rcv_core() (net/ipv6/exthdrs.c): Pad1/PadN runs of more than 7 bytes, non-zero
@@ -105,7 +105,7 @@ def _hbh_check(buf, off, h, avail_end, plen):
     return True, jumbo
 
 
-@njit(cache=True)
+@hot
 def _ipv4_options_drop(buf, off, ihl):
     """True if ip_rcv_finish_core() -> ip_rcv_options() drops the packet after
     PREROUTING (net/ipv4/ip_input.c, net/ipv4/ip_options.c: ip_options_compile()):
@@ -154,7 +154,7 @@ def _ipv4_options_drop(buf, off, ihl):
     return False
 
 
-@njit(cache=True)
+@hot
 def decode_l3(buf, w, off, cap, wire, ver, out, i, crctab):
     """Decode the IP datagram at ``buf[off:]`` into ``out[i]``.
 

@@ -2,13 +2,13 @@
 ``*_error()`` functions check, for TCP, UDP, UDP-Lite, ICMP/ICMPv6 (with the quoted
 packet of errors), GRE and SCTP; anything else is generic.
 
-Every function is ``@njit(cache=True)`` and runs with NUMBA_DISABLE_JIT=1 too.  Reads
+Every function is ``@hot`` and runs with NUMBA_DISABLE_JIT=1 too.  Reads
 never go past ``avail`` (bytes both captured and inside the IP datagram).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..jit import hot
 
 from .checksum import ok, sctp_crc_ok, sum16
 from .record import (
@@ -18,7 +18,7 @@ from .record import (
 from .wire import _after, _clearflag, _setflag, be16, be32, be64
 
 
-@njit(cache=True)
+@hot
 def _tcp_options(buf, q, end, out, i):
     """Options as tcp_options() and tcp_sack() walk them (nf_conntrack_proto_tcp.c):
     EOL ends, NOP skips, a length < 2 or running past the header stops the walk;
@@ -59,7 +59,7 @@ def _tcp_options(buf, q, end, out, i):
         _setflag(out, i, PF_SACK)
 
 
-@njit(cache=True)
+@hot
 def _gre_keys(buf, p, avail, l4len):
     """gre_pkt_to_tuple() (nf_conntrack_proto_gre.c): version 0 -> keys 0; version 1
     (PPTP) -> dst key = call id, src key from the PPTP keymap, which the model does not
@@ -73,7 +73,7 @@ def _gre_keys(buf, p, avail, l4len):
     return True, be16(buf, p + 6)
 
 
-@njit(cache=True)
+@hot
 def _inner_v6_l4(buf, q, avail, wire):
     """ipv6_skip_exthdr() over the quoted IPv6 packet: (l4 offset or -1, proto, truncated)."""
     nh = np.int64(buf[q + 6])
@@ -96,7 +96,7 @@ def _inner_v6_l4(buf, q, avail, wire):
     return p, nh, False
 
 
-@njit(cache=True)
+@hot
 def decode_inner(buf, q, icap, iwire, l3, out, i):
     """Tuple of the packet quoted in an ICMP error, as nf_conntrack_inet_error() gets it
     with nf_ct_get_tuplepr(): ipv4_get_l4proto() (no checksum/length checks, fragment
@@ -150,7 +150,7 @@ def decode_inner(buf, q, icap, iwire, l3, out, i):
     _setflag(out, i, PF_INNER_OK)
 
 
-@njit(cache=True)
+@hot
 def _redirect(buf, p, avail, l4len, out, i):
     """ICMPv6 redirect (code 0) quoting a packet, RELATED since 6.2
     (nf_conntrack_proto_icmpv6.c: nf_conntrack_icmpv6_redirect()): hop limit 255 and a
@@ -170,7 +170,7 @@ def _redirect(buf, p, avail, l4len, out, i):
     decode_inner(buf, p + 48, avail - 48, l4len - 48, 6, out, i)
 
 
-@njit(cache=True)
+@hot
 def decode_l4(buf, w, p, l4cap, l4len, proto, pseudo, l3, out, i, crctab):
     """Fill the L4 part of record i.  ``pseudo`` is the unfolded pseudo-header sum
     (nf_ip_checksum()/nf_ip6_checksum(): length = IP payload length)."""

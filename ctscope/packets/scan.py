@@ -14,7 +14,7 @@ state vector ``st`` (code, byte position, value); Python turns them into InputEr
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..jit import hot
 
 from .decode import NOT_FRAG, decode_l3
 from .wire import be16, be32
@@ -49,21 +49,21 @@ FR_REC, FR_L3OFF, FR_CAP, FR_LEN, FR_FHOFF, FR_VER = 0, 1, 2, 3, 4, 5
 FR_COLS = 6
 
 
-@njit(cache=True)
+@hot
 def rd32(b, o, big):
     if big:
         return be32(b, o)
     return np.int64(b[o]) | (np.int64(b[o + 1]) << 8) | (np.int64(b[o + 2]) << 16) | (np.int64(b[o + 3]) << 24)
 
 
-@njit(cache=True)
+@hot
 def rd16(b, o, big):
     if big:
         return be16(b, o)
     return np.int64(b[o]) | (np.int64(b[o + 1]) << 8)
 
 
-@njit(cache=True)
+@hot
 def _ethertype_ver(et):
     if et == 0x0800:
         return 4
@@ -72,7 +72,7 @@ def _ethertype_ver(et):
     return -1
 
 
-@njit(cache=True)
+@hot
 def _vlan(buf, off, p, et, caplen):
     """Skip 802.1Q / 802.1ad / legacy QinQ tags.  Returns (l3 offset, ethertype); -1 if cut."""
     while et == 0x8100 or et == 0x88A8 or et == 0x9100:
@@ -83,7 +83,7 @@ def _vlan(buf, off, p, et, caplen):
     return p, et
 
 
-@njit(cache=True)
+@hot
 def decode_frame(buf, w, off, caplen, wirelen, lt, out, i, crctab):
     """Decode one captured frame of link type ``lt``.  Returns (l3 offset in buf or -1,
     fragment code from decode_l3, IP version) or (-2, 0, 0) for an unsupported link type."""
@@ -163,7 +163,7 @@ def decode_frame(buf, w, off, caplen, wirelen, lt, out, i, crctab):
     return off + p, fr, np.int64(out[i]["l3"])
 
 
-@njit(cache=True)
+@hot
 def _emit(buf, w, off, caplen, wirelen, ts, lt, out, k, fr, st, crctab):
     """Common per-frame work: numbering, timestamp clamp, decode, fragment table."""
     st[ST_N] += 1
@@ -191,7 +191,7 @@ def _emit(buf, w, off, caplen, wirelen, ts, lt, out, k, fr, st, crctab):
     return True
 
 
-@njit(cache=True)
+@hot
 def pcap_scan(buf, pos, end, big, nsec, lt, out, k, fr, st, crctab):
     """Walk classic pcap records in ``buf[pos:end]``.  Returns (pos, k)."""
     nk = out.shape[0]
@@ -222,7 +222,7 @@ def pcap_scan(buf, pos, end, big, nsec, lt, out, k, fr, st, crctab):
     return pos, k
 
 
-@njit(cache=True)
+@hot
 def _ts_ns(ticks, mode, param, offset_s):
     """pcapng timestamp units -> ns.  mode 0: ticks * param (10^-n, n <= 9);
     1: ticks // param (10^-n, n > 9); 2: binary 2^-param."""
@@ -240,7 +240,7 @@ def _ts_ns(ticks, mode, param, offset_s):
     return ns + offset_s * 1_000_000_000
 
 
-@njit(cache=True)
+@hot
 def _epb_flags(buf, o, end, big):
     """Walk EPB options for epb_flags (code 2); returns the flags word or 0."""
     while o + 4 <= end:
@@ -254,7 +254,7 @@ def _epb_flags(buf, o, end, big):
     return 0
 
 
-@njit(cache=True)
+@hot
 def pcapng_scan(buf, pos, end, big, if_lt, if_snap, if_mode, if_param, if_off, nif,
                 out, k, fr, st, crctab):
     """Walk pcapng blocks.  Returns (pos, k, stop): stop 1 = a block for Python (SHB,

@@ -1,22 +1,22 @@
 """Byte-level helpers shared by the numba decoders: big-endian loads, TCP sequence
-comparison, pflags updates.  All ``@njit(cache=True)``."""
+comparison, pflags updates.  All ``@hot``."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..jit import hot_inline
 
 
-@njit(cache=True)
+@hot_inline
 def be16(b, o):
     return (np.int64(b[o]) << 8) | np.int64(b[o + 1])
 
 
-@njit(cache=True)
+@hot_inline
 def be32(b, o):
     return (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
 
 
-@njit(cache=True)
+@hot_inline
 def be64(b, o):
     v = np.uint64(0)
     for k in range(8):
@@ -24,17 +24,17 @@ def be64(b, o):
     return v
 
 
-@njit(cache=True)
+@hot_inline
 def _setflag(out, i, flag):
     out[i]["pflags"] = out[i]["pflags"] | flag
 
 
-@njit(cache=True)
+@hot_inline
 def _clearflag(out, i, flag):
     out[i]["pflags"] = out[i]["pflags"] & ~np.uint16(flag)
 
 
-@njit(cache=True)
+@hot_inline
 def _after(a, b):
     """TCP sequence comparison ``after(a, b)`` (include/net/tcp.h)."""
     d = (a - b) & 0xFFFFFFFF
