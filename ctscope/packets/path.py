@@ -13,9 +13,10 @@ ip_mc_validate_source(), ip_route_input_slow(); net/ipv4/ip_forward.c: ip_forwar
    any other multicast destination -> drop (no group joined, no multicast routing);
 4. zeronet source, zeronet or loopback destination, loopback source -> drop
    (route_localnet is off by default);
-5. class E destination (240.0.0.0/4) -> drop [U: no route in the model router];
-6. TTL <= 1 -> drop (ip_forward(): too_many_hops);
-7. otherwise forwarded.
+5. TTL <= 1 -> drop (ip_forward(): too_many_hops);
+6. otherwise forwarded -- class E destinations (240.0.0.0/4) included: ip_route_input_slow()
+   has no check for them, and the kernel forwards them [V: scenario
+   path_class_e_destination_forwarded].
 
 IPv6 (net/ipv6/ip6_input.c: ip6_mc_input(); net/ipv6/ip6_output.c: ip6_forward()):
 
