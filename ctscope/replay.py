@@ -233,30 +233,13 @@ class ReplayJob:
         if capsum.get("truncated_frames"):
             hints.append(f"{capsum['truncated_frames']} frames were cut by the snaplen: their checksums "
                          "were not verified")
-        unreplied = list(self.tracker.entries(unreplied_only=True))
-        nat = _nat_suspects(unreplied)
-        unrep = len(unreplied)
+        nat, unrep = self.tracker.nat_suspects()
         if nat >= 10 and nat * 5 >= unrep:
             hints.append(f"{nat} unreplied flows have 'replies' arriving at another address: the capture "
                          "is probably from a NAT box (NAT is not modelled), so these flows look unreplied")
         if c["ct:DROPPED"]:
             hints.append("packets were dropped because the table was full: try 'ctscope plan' on this capture")
         return hints
-
-
-def _nat_suspects(entries) -> int:
-    """Unreplied flows A->B:p whose mirror B:p->X (X != A) exists unreplied too."""
-    fwd = {}
-    for e in entries:
-        if e.unreplied and e.orig.sport is not None:
-            fwd[(e.l4, e.orig.dst, e.orig.dport, e.orig.sport)] = e.orig.src
-    hits = 0
-    for e in entries:
-        if e.unreplied and e.orig.sport is not None:
-            client = fwd.get((e.l4, e.orig.src, e.orig.sport, e.orig.dport))
-            if client is not None and client != e.orig.dst:
-                hits += 1
-    return hits
 
 
 def _fmt_ts(ts: float | None, first: float | None = None) -> str:

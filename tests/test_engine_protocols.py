@@ -255,3 +255,18 @@ class TestEvents:
         assert evs[:3] == [("NEW", None), ("UPDATE", None), ("UPDATE", None)]
         assert ("DESTROY", "expired") in evs
         assert evs[-1] == ("NEW", None) or ("NEW", None) in evs[3:]
+
+
+class TestNatHint:
+    def test_mirrored_unreplied_flows_are_nat_suspects(self):
+        # A:1000 -> B:53 leaves through the NAT as X:1000; B answers X, so both look unreplied
+        tr = tracker()
+        run(tr, pkt(0, "198.18.0.1", S_, 17, 1000, 53),
+            pkt(0.1, S_, "203.0.113.9", 17, 53, 1000),
+            pkt(0.2, "198.18.0.2", S_, 17, 2000, 53))
+        assert tr.nat_suspects() == (1, 3)
+
+    def test_replied_flows_are_not_suspects(self):
+        tr = tracker()
+        run(tr, pkt(0, C, S_, 17, 5000, 53), pkt(0.1, S_, C, 17, 53, 5000))
+        assert tr.nat_suspects() == (0, 0)

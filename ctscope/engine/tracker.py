@@ -237,6 +237,25 @@ class Tracker:
             out[name] = out.get(name, 0) + int(n)
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
+    def nat_suspects(self, now: int | None = None) -> tuple[int, int]:
+        """(unreplied flows whose mirror image arrives at another address, unreplied flows).
+
+        In a capture from a NAT box the reply of a translated flow A->B:p comes back as
+        B:p->X with X != A (the translated address), so both look unreplied."""
+        slots = self.live_slots(now)
+        r = self.tbl[slots[(self.tbl["status"][slots] & IPS_SEEN_REPLY) == 0]]
+        r = r[np.isin(r["proto"], (6, 17, 132, 136))]
+        src = list(zip(r["src_hi"].tolist(), r["src_lo"].tolist()))
+        dst = list(zip(r["dst_hi"].tolist(), r["dst_lo"].tolist()))
+        proto, sport, dport = r["proto"].tolist(), r["sport"].tolist(), r["dport"].tolist()
+        client = {(p, d, dp, sp): s for p, s, d, sp, dp in zip(proto, src, dst, sport, dport)}
+        hits = 0
+        for p, s, d, sp, dp in zip(proto, src, dst, sport, dport):
+            c = client.get((p, s, sp, dp))
+            if c is not None and c != d:
+                hits += 1
+        return hits, len(r)
+
     def flag_counts(self, now: int | None = None) -> tuple[int, int, int]:
         """(visible entries, ASSURED, UNREPLIED)."""
         st = self.tbl["status"][self.live_slots(now)]
