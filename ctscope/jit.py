@@ -13,6 +13,11 @@ tiny helpers called per packet (byte loads, flag updates, dispatch).
 Both run as plain Python with NUMBA_DISABLE_JIT=1.
 """
 from numba import njit
+from numba.core import config as _config
 
 hot = njit(cache=True, _nrt=False)
 hot_inline = njit(cache=True, _nrt=False, inline="always")
+
+# with NUMBA_DISABLE_JIT=1 the hot code runs as Python, where only np.recarray elements
+# allow the attribute access (``r.ts``) that compiled code uses on structured arrays
+NO_JIT = bool(_config.DISABLE_JIT)

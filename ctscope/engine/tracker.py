@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-from numba.core import config as numba_config
 
+from ..jit import NO_JIT
 from ..packets.record import PKT_DTYPE, RULE_DROP, SKIP_RAW_DROP, empty_batch
 from . import settings as K
 from .core import STOP_CAPACITY, STOP_EVENTS, STOP_SERIES, process_batch
@@ -35,7 +35,6 @@ from .table import (
     live_order, new_meta,
 )
 
-_NO_JIT = bool(numba_config.DISABLE_JIT)
 EVENT_CAPACITY = 1 << 16
 TRACKED_PROTOS = frozenset({1, 6, 17, 47, 58, 132, 136})   # protocols with a 6.18 tracker
 INITIAL_SLOTS = 1 << 12
@@ -63,7 +62,7 @@ def _rec(arr: np.ndarray) -> np.ndarray:
     """With NUMBA_DISABLE_JIT=1 the engine runs as plain Python, where only
     ``np.recarray`` elements allow attribute access (``pk.ts``); compiled code takes
     the plain structured arrays."""
-    return arr.view(np.recarray) if _NO_JIT else arr
+    return arr.view(np.recarray) if NO_JIT else arr
 
 
 def _addr(hi: int, lo: int, l3: int) -> str:

@@ -1,4 +1,4 @@
-"""The path model: which hooks a decoded packet passes (``route``), vectorised per batch.
+"""The path model: which hooks a decoded packet passes (``route``), compiled per batch.
 
 Default model: the capture was taken on a forwarding Linux router that owns none of
 the addresses seen.  Then, per packet that reaches PREROUTING (skip == 0):
@@ -46,92 +46,112 @@ import ipaddress
 
 import numpy as np
 
+from ..jit import NO_JIT, hot
 from .record import (
     PF_EGRESS, PF_LOCAL_DST, PF_LOCAL_SRC, ROUTE_DROP, ROUTE_FORWARD, ROUTE_LOCAL_IN,
     ROUTE_LOCAL_OUT, SKIP_EGRESS_COPY,
 )
 
-U = np.uint64
+NET_DTYPE = np.dtype([("hi", np.uint64), ("lo", np.uint64), ("mhi", np.uint64), ("mlo", np.uint64),
+                      ("l3", np.uint8)])
+_HOST_OWN = ("127.0.0.0/8", "::1/128")   # a host always owns its loopback addresses
 
 
-# first-octet classes of IPv4 addresses
-ZERO, LOOP, MCAST = 1, 2, 4
-_CLS = np.zeros(256, dtype=np.uint8)
-_CLS[0], _CLS[127], _CLS[224:240] = ZERO, LOOP, MCAST
+def _net_table(local_nets) -> np.ndarray:
+    """The host's networks as (address, mask) rows; IPv4 in ``lo`` like the record."""
+    nets = [n if hasattr(n, "version") else ipaddress.ip_network(n, strict=False)
+            for n in (local_nets or [])]
+    if nets:
+        nets += [ipaddress.ip_network(n) for n in _HOST_OWN]
+    out = np.zeros(len(nets), dtype=NET_DTYPE)
+    for row, net in zip(out, nets):
+        bits = int(net.network_address)
+        if net.version == 4:
+            mask = (0xFFFFFFFF << (32 - net.prefixlen)) & 0xFFFFFFFF
+            row["lo"], row["mlo"], row["l3"] = bits, mask, 4
+        else:
+            mask = ((1 << 128) - 1) ^ ((1 << (128 - net.prefixlen)) - 1)
+            row["hi"], row["lo"] = bits >> 64, bits & (2**64 - 1)
+            row["mhi"], row["mlo"] = mask >> 64, mask & (2**64 - 1)
+            row["l3"] = 6
+    return out
 
 
-def _in_net(hi, lo, net) -> np.ndarray:
-    """Membership of (hi, lo) addresses of the family of ``net`` in ``net``."""
-    bits = int(net.network_address)
-    if net.version == 4:
-        mask = (0xFFFFFFFF << (32 - net.prefixlen)) & 0xFFFFFFFF
-        return (lo & U(mask)) == U(bits)
-    m = ((1 << 128) - 1) ^ ((1 << (128 - net.prefixlen)) - 1)
-    return ((hi & U(m >> 64)) == U(bits >> 64)) & ((lo & U(m & (2**64 - 1))) == U(bits & (2**64 - 1)))
+@hot
+def _is_local(nets, l3, hi, lo):
+    for k in range(nets.shape[0]):
+        n = nets[k]
+        if n.l3 == l3 and (hi & n.mhi) == n.hi and (lo & n.mlo) == n.lo:
+            return True
+    return False
 
 
-def _local(batch, pre: str, nets) -> np.ndarray:
-    hi, lo, l3 = batch[pre + "_hi"], batch[pre + "_lo"], batch["l3"]
-    m = np.zeros(len(batch), dtype=bool)
-    for net in nets:
-        m |= (l3 == net.version) & _in_net(hi, lo, net)
-    return m
+@hot
+def _route4(s, d, ttl, dst_local):
+    """IPv4 verdict (see the module docstring), the rule that wins first."""
+    s8, d8 = s >> 24, d >> 24
+    if s8 >= 224 and s8 < 240 or s == 0xFFFFFFFF:
+        return ROUTE_DROP                                   # martian source
+    if d == 0xFFFFFFFF or (s == 0 and d == 0):
+        return ROUTE_DROP if s8 == 127 else ROUTE_LOCAL_IN  # limited broadcast
+    if d8 >= 224 and d8 < 240:
+        return ROUTE_LOCAL_IN if d == 0xE0000001 and s8 != 127 else ROUTE_DROP
+    if s8 == 0 or d8 == 0 or s8 == 127 or d8 == 127:
+        return ROUTE_DROP                                   # zeronet / loopback martians
+    if dst_local:
+        return ROUTE_LOCAL_IN                               # host model: delivered, any TTL
+    return ROUTE_DROP if ttl <= 1 else ROUTE_FORWARD
+
+
+@hot
+def _route6(sh, sl, dh, dl, hlim, dst_local):
+    """IPv6 verdict (see the module docstring), the rule that wins first."""
+    if (dh == 0xFF02 << 48 and (dl == 1 or dl == 2)) or (dh == 0xFF05 << 48 and dl == 2):
+        return ROUTE_LOCAL_IN                               # all-nodes / all-routers groups
+    if (dh >> 56) == 0xFF:
+        return ROUTE_DROP                                   # other multicast
+    if (sh >> 54) == (0xFE80 >> 6) or (dh >> 54) == (0xFE80 >> 6):
+        return ROUTE_DROP                                   # link-local source or destination
+    if (sh == 0 and sl == 0) or (dh == 0 and dl == 0):
+        return ROUTE_DROP                                   # unspecified
+    if dst_local:
+        return ROUTE_LOCAL_IN
+    return ROUTE_DROP if hlim <= 1 else ROUTE_FORWARD
+
+
+@hot
+def _apply(batch, nets):
+    for i in range(batch.shape[0]):
+        r = batch[i]
+        if r.skip != 0:
+            continue
+        src_local = False
+        dst_local = False
+        if nets.shape[0] > 0:
+            src_local = _is_local(nets, r.l3, r.src_hi, r.src_lo)
+            dst_local = _is_local(nets, r.l3, r.dst_hi, r.dst_lo)
+        if r.l3 == 4:
+            route = _route4(np.uint64(r.src_lo) & np.uint64(0xFFFFFFFF),
+                            np.uint64(r.dst_lo) & np.uint64(0xFFFFFFFF), r.ttl, dst_local)
+        else:
+            route = _route6(np.uint64(r.src_hi), np.uint64(r.src_lo), np.uint64(r.dst_hi),
+                            np.uint64(r.dst_lo), r.ttl, dst_local)
+        if r.route == ROUTE_DROP:
+            route = ROUTE_DROP      # preset by the decoder (IPv4 options): it stands
+        if dst_local:
+            r.pflags |= PF_LOCAL_DST
+        if src_local:
+            route = ROUTE_LOCAL_OUT
+            r.pflags |= PF_LOCAL_SRC
+        r.route = route
+        if (r.pflags & PF_EGRESS) != 0 and not src_local:
+            r.skip = SKIP_EGRESS_COPY
 
 
 def apply_path(batch: np.ndarray, local_nets=None) -> None:
-    """Fill ``route`` (and PF_LOCAL_*, SKIP_EGRESS_COPY) in place.
-
-    Rules are applied from the lowest priority to the highest, each overwriting the
-    previous verdict, so the order below mirrors the kernel's order of checks reversed.
-    """
-    nets = [n if hasattr(n, "version") else ipaddress.ip_network(n, strict=False)
-            for n in (local_nets or [])]
-    if nets:    # a host always owns its loopback addresses (lo: 127.0.0.0/8, ::1)
-        nets += [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
-    live = batch["skip"] == 0
-    l3 = batch["l3"]
-    preset_drop = batch["route"] == ROUTE_DROP       # decoder: IPv4 options (decode.py)
-    route = np.where(batch["ttl"] <= 1, ROUTE_DROP, ROUTE_FORWARD).astype(np.uint8)
-    i4 = np.flatnonzero(live & (l3 == 4))
-    i6 = np.flatnonzero(live & (l3 == 6))
-    s4 = batch["src_lo"][i4].astype(np.uint32)
-    d4 = batch["dst_lo"][i4].astype(np.uint32)
-    cs, cd = _CLS[s4 >> 24], _CLS[d4 >> 24]
-    # no class-E check: ip_route_input_slow() forwards 240.0.0.0/4 destinations when a
-    # (default) route covers them -- verified on 6.18 (path_class_e_destination_forwarded)
-    if nets:
-        src_local = live & _local(batch, "src", nets)
-        dst_local = live & _local(batch, "dst", nets)
-        route[dst_local] = ROUTE_LOCAL_IN
-    r4 = route[i4]
-    # IPv4: ip_route_input_slow() martians, then multicast, broadcast, martian source
-    r4[((cs | cd) & (ZERO | LOOP)) != 0] = ROUTE_DROP
-    mc = (cd & MCAST) != 0
-    r4[mc] = ROUTE_DROP
-    r4[mc & (d4 == 0xE0000001) & ((cs & LOOP) == 0)] = ROUTE_LOCAL_IN
-    brd = (d4 == 0xFFFFFFFF) | ((s4 == 0) & (d4 == 0))
-    r4[brd] = np.where((cs[brd] & LOOP) != 0, ROUTE_DROP, ROUTE_LOCAL_IN)
-    r4[((cs & MCAST) != 0) | (s4 == 0xFFFFFFFF)] = ROUTE_DROP
-    route[i4] = r4
-    # IPv6: ip6_forward() refusals, ip6_mc_input() groups
-    sh, sl = batch["src_hi"][i6], batch["src_lo"][i6]
-    dh, dl = batch["dst_hi"][i6], batch["dst_lo"][i6]
-    r6 = route[i6]
-    ll = U(0xFE80 >> 6)
-    r6[((sh >> U(54)) == ll) | ((dh >> U(54)) == ll) | ((sh == U(0)) & (sl == U(0)))
-       | ((dh == U(0)) & (dl == U(0)))] = ROUTE_DROP
-    r6[(dh >> U(56)) == U(0xFF)] = ROUTE_DROP
-    ff02, ff05 = U(0xFF02 << 48), U(0xFF05 << 48)
-    r6[((dh == ff02) & ((dl == U(1)) | (dl == U(2)))) | ((dh == ff05) & (dl == U(2)))] = ROUTE_LOCAL_IN
-    route[i6] = r6
-    route[preset_drop] = ROUTE_DROP
-    flags = batch["pflags"]
-    if nets:
-        route[src_local] = ROUTE_LOCAL_OUT
-        flags[src_local] |= np.uint16(PF_LOCAL_SRC)
-        flags[dst_local] |= np.uint16(PF_LOCAL_DST)
-    else:
-        src_local = np.zeros(len(batch), dtype=bool)
-    batch["route"] = np.where(live, route, batch["route"])
-    egress_copy = live & ((flags & PF_EGRESS) != 0) & ~src_local
-    batch["skip"][egress_copy] = SKIP_EGRESS_COPY
+    """Fill ``route`` (and PF_LOCAL_*, SKIP_EGRESS_COPY) in place, for records with
+    ``skip == 0``; a ROUTE_DROP preset by the decoder is kept."""
+    nets = _net_table(local_nets)
+    if NO_JIT:
+        batch, nets = batch.view(np.recarray), nets.view(np.recarray)
+    _apply(batch, nets)
