@@ -58,8 +58,9 @@ def _conf_files(root: str, dirs: tuple[str, ...], problems: list[Problem]) -> li
             problems.append(Problem(path, why(exc)))
             continue
         for name in names:
-            if name.endswith(".conf") and name not in chosen:
-                chosen[name] = os.path.join(path, name)
+            full = os.path.join(path, name)
+            if name.endswith(".conf") and name not in chosen and os.path.exists(full):
+                chosen[name] = full      # a dangling symlink (masked file) is skipped
     return [chosen[n] for n in sorted(chosen)]
 
 

@@ -21,6 +21,7 @@ from .base import Problem, why
 TABLE_FULL = re.compile(r"nf_conntrack: (?:nf_conntrack: )?table full(?: in netns (\d+))?, dropping packet")
 SUPPRESSED = re.compile(r"([\w.-]+): (\d+) callbacks suppressed")
 _DMESG_TS = re.compile(r"^\[\s*(\d+)\.(\d+)\]\s?")
+MAX_EVENTS = 50
 
 
 @dataclass
@@ -31,6 +32,7 @@ class KernelLogReport:
     first_usec: int | None = None
     last_usec: int | None = None
     samples: list[str] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)    # the last MAX_EVENTS lines of each netns
     source: str = ""
     problems: list[Problem] = field(default_factory=list)
 
@@ -54,6 +56,9 @@ def scan(records, report: KernelLogReport | None = None) -> KernelLogReport:
                 rep.last_usec = usec
             if len(rep.samples) < 5:
                 rep.samples.append(msg.strip())
+            rep.events.append({"usec": usec, "netns": key, "message": msg.strip()})
+            if rep.by_netns[key] > MAX_EVENTS:      # keep the last lines of every namespace
+                rep.events.remove(next(e for e in rep.events if e["netns"] == key))
             continue
         s = SUPPRESSED.search(msg)
         if s:
@@ -117,3 +122,25 @@ def kernel_log(kmsg: str = "/dev/kmsg", dmesg: tuple[str, ...] = ("dmesg",)) -> 
     scan(map(parse_dmesg_line, out.stdout.splitlines()), rep)
     rep.source = " ".join(dmesg)
     return rep
+
+
+def boot_time(stat: str = "/proc/stat") -> float | None:
+    """Wall-clock time of boot (``btime`` of /proc/stat), for kernel log timestamps."""
+    try:
+        with open(stat) as fh:
+            for line in fh:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def wallclock(usec: int | None, btime: float | None) -> str | None:
+    """ISO 8601 UTC time of a kernel log timestamp (monotonic usec since boot; suspend
+    time is not counted, so it can be early on laptops)."""
+    if usec is None or btime is None:
+        return None
+    import datetime
+    t = datetime.datetime.fromtimestamp(btime + usec / 1e6, tz=datetime.timezone.utc)
+    return t.isoformat(timespec="seconds").replace("+00:00", "Z")

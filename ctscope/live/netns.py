@@ -47,3 +47,32 @@ def read_netns(name: str, args: list[str] | None = None, timeout: float = 120) -
         return json.loads(out.stdout)
     except ValueError:
         raise InputError("helper printed no JSON", "--netns") from None
+
+
+def strip_netns(argv: list[str]) -> list[str]:
+    """``argv`` without its ``--netns NAME`` / ``--netns=NAME``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--netns":
+            skip = True
+        elif not a.startswith("--netns="):
+            out.append(a)
+    return out
+
+
+def run_in_netns(name: str, ctscope_args: list[str]) -> int:
+    """Run ``ctscope ARGS`` inside netns ``name`` (output passed through); its exit code.
+    Used by commands that stream (list, top's reader): the same read-only code runs
+    there, so there is one code path for the current and a named namespace."""
+    if not _NAME_RE.match(name) or name in (".", ".."):
+        raise InputError(f"not a network namespace name: {name!r}", "--netns")
+    if not os.path.exists(f"/run/netns/{name}"):
+        raise InputError(f"no network namespace named {name!r} (see 'ip netns list')", "--netns")
+    if os.geteuid() != 0:
+        raise PrivilegeError("reading another network namespace needs root ('ip netns exec')", "--netns")
+    pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")]))}
+    cmd = ["ip", "netns", "exec", name, sys.executable, "-m", "ctscope", *ctscope_args]
+    return subprocess.run(cmd, env=env).returncode

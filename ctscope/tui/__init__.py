@@ -1,0 +1,1 @@
+"""Terminal user interfaces (textual): ``top.TopApp`` for ``ctscope top``."""
