@@ -2,6 +2,11 @@
 
     python -m bench                          # 100k, 1M and 5M packets, 3 runs each
     python -m bench --sizes 100k,1M --only dpkt,numba-floor --repeat 5
+    python -m bench --sizes 1M --no-extras   # the peer table only
+
+Besides the peer table it measures (bench/extras.py): cold and warm replay start-up,
+table bytes per entry, summarising a 262,144-entry table against conntrack -L (root),
+and the exporter's scrape cost.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=900, help="seconds per run before it is killed")
     p.add_argument("--out", default=str(suite.ROOT / "docs" / "performance.md"),
                    help="markdown report (default docs/performance.md); '-' for none")
+    p.add_argument("--no-extras", action="store_true", help="skip the measurements of bench/extras.py")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
@@ -80,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         startup = {"median": statistics.median(walls), "n": len(walls)}
 
     text = report.page(machine.describe(), started, args.repeat, captures, all_results, startup, peers)
+    if not args.no_extras:
+        from . import extras
+        text += "\n" + "\n".join(extras.all_sections(cache))
     print(text)
     raw = {name: {r.peer.name: [vars(x) | {"out": x.out[-200:], "err": x.err[-200:]} for x in r.runs]
                   for r in results} for name, results in all_results.items()}
