@@ -119,7 +119,7 @@ def exporter_scrape(seconds: float = 10.0) -> list[str]:
     return ["## Exporter scrape cost (200 scrapes/s, this namespace, "
             f"{seconds:.0f} s; the 262,144-entry run: `python -m bench.exporter_load`)", "",
             "| " + " | ".join(keys) + " |", "|" + "---:|" * len(keys),
-            "| " + " | ".join(str(d[k]) for k in keys) + " |", ""]
+            "| " + " | ".join(f"{d[k]:.1f}" if isinstance(d[k], float) else str(d[k]) for k in keys) + " |", ""]
 
 
 def all_sections(cache_dir) -> list[str]:
