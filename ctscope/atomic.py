@@ -10,6 +10,8 @@ import os
 import tempfile
 from typing import IO
 
+from .errors import InputError
+
 
 class OutputSet:
     def __init__(self) -> None:
@@ -17,17 +19,27 @@ class OutputSet:
 
     def open(self, path: str, mode: str = "w") -> IO:
         directory = os.path.dirname(os.path.abspath(path)) or "."
-        fd, tmp = tempfile.mkstemp(prefix=".ctscope-", suffix=".tmp", dir=directory)
+        if os.path.isdir(path):
+            raise InputError("cannot write: is a directory", path)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".ctscope-", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc.strerror}", path) from None
         fh = os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
         self._pending.append((tmp, path, fh))
         return fh
 
     def commit(self) -> None:
-        for tmp, path, fh in self._pending:
-            if not fh.closed:
-                fh.close()
-            os.replace(tmp, path)
-        self._pending.clear()
+        try:
+            for tmp, path, fh in self._pending:
+                if not fh.closed:
+                    fh.close()
+            for tmp, path, fh in list(self._pending):
+                os.replace(tmp, path)
+                self._pending.remove((tmp, path, fh))
+        except OSError as exc:      # disk full on close, target replaced by a directory ...
+            self.discard()
+            raise InputError(f"cannot write: {exc.strerror}", exc.filename or "output") from None
 
     def discard(self) -> None:
         for tmp, _path, fh in self._pending:

@@ -27,8 +27,15 @@ def _commands() -> dict:
     return {n: importlib.import_module(f"{commands.__name__}.{n}") for n in names}
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options are one line too (argparse prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ctscope",
         description="Linux connection tracking (nf_conntrack) in userspace: replay captures "
                     "through a kernel-faithful model, plan remedies for 'table full, dropping "
@@ -41,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, mod in _commands().items():
         p = sub.add_parser(name, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        # SUPPRESS: absent here must not reset a 'ctscope --debug COMMAND' given before
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
@@ -82,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:        # a bug: still one line, no traceback without --debug
+        if args.debug:
+            raise
+        print(f"ctscope {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(a bug in ctscope; run with --debug for the traceback)", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

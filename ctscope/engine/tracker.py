@@ -31,13 +31,14 @@ from .layout import (
 from .settings import Settings
 from .table import (
     M_COUNT, M_EV_N, M_FIRST_TS, M_FULL_FIRST, M_FULL_LAST, M_FULL_N, M_GC_PASSES, M_GC_REAPED,
-    M_HWM, M_LAST_TS, M_PEAK, M_PEAK_TS, M_SER_N, M_SER_STEP, M_T75, M_T90, M_T100, NS, invert_l4,
+    M_HWM, M_LAST_TS, M_PEAK, M_PEAK_TS, M_SER_N, M_SER_NEXT, M_SER_STEP, M_T75, M_T90, M_T100, NS, invert_l4,
     live_order, new_meta,
 )
 
 EVENT_CAPACITY = 1 << 16
 TRACKED_PROTOS = frozenset({1, 6, 17, 47, 58, 132, 136})   # protocols with a 6.18 tracker
 INITIAL_SLOTS = 1 << 12
+MAX_SERIES = 1 << 20        # occupancy samples kept (8 MB); beyond, the step doubles
 
 
 @dataclass
@@ -122,7 +123,10 @@ class Tracker:
                 if need > len(self.evtbl):
                     self._grow_events(max(need * 5 // 4, 2 * len(self.evtbl)))
             elif why == STOP_SERIES:
-                self.series = np.concatenate([self.series, np.zeros(len(self.series), np.int64)])
+                if len(self.series) < MAX_SERIES:
+                    self.series = np.concatenate([self.series, np.zeros(len(self.series), np.int64)])
+                else:
+                    self._coarsen_series()
             elif why == STOP_CAPACITY:
                 self._grow_table()
             else:  # pragma: no cover - defensive
@@ -210,6 +214,18 @@ class Tracker:
             "first_ts": int(m[M_FIRST_TS]) if m[M_FIRST_TS] >= 0 else None,
             "last_ts": self.now if m[M_FIRST_TS] >= 0 else None,
         }
+
+    def _coarsen_series(self) -> None:
+        """Keep every other sample at twice the step: the occupancy series stays below
+        MAX_SERIES points whatever the capture's time span (a crafted capture jumping
+        decades ahead used to grow it to tens of GB: one point per second)."""
+        m, n = self.meta, int(self.meta[M_SER_N])
+        kept = self.series[0:n:2].copy()
+        self.series[:] = 0
+        self.series[:len(kept)] = kept
+        m[M_SER_N] = len(kept)
+        m[M_SER_STEP] *= 2
+        m[M_SER_NEXT] = m[M_FIRST_TS] + len(kept) * m[M_SER_STEP]
 
     def occupancy(self) -> tuple[int, int, np.ndarray]:
         """(first sample ns, step ns, counts): the count sampled every step of capture time."""

@@ -24,6 +24,7 @@ net/ipv4/inet_fragment.c: inet_frag_find(), inet_frag_queue_insert()):
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,9 @@ class _Queue:
     pieces: dict = field(default_factory=dict)   # offset -> (end, bytes, complete_capture)
     runs: list = field(default_factory=list)     # [start, end] of inet_frag "runs"
     tail: int = -1                               # index in runs of the tail run
+    starts: list = field(default_factory=list)   # run starts, sorted (bisect: O(log n) per fragment,
+    sruns: list = field(default_factory=list)    # the runs in that order   as the kernel's rbtree)
+    have: int = 0                                # payload bytes queued
     cost: int = 0
     records: list = field(default_factory=list)  # (batch id, record index)
 
@@ -59,6 +63,9 @@ class Defragmenter:
         self.timeout = {4: ipv4_timeout_s * NS, 6: frag6_timeout_s * NS}
         self.high = {4: ipv4_high_thresh, 6: frag6_high_thresh}
         self.queues: dict[tuple, _Queue] = {}
+        # the same queues per IP version, in creation order (timestamps never go back:
+        # the readers clamp them), so expire() stops at the first live queue
+        self._by_age: dict[int, dict[tuple, _Queue]] = {4: {}, 6: {}}
         self.mem = {4: 0, 6: 0}
         self.stats = {"reassembled": 0, "failed": 0, "expired": 0, "over_limit": 0}
         self.killed: list[tuple[int, int]] = []   # (batch id, record) of fragments lost with their queue
@@ -71,14 +78,21 @@ class Defragmenter:
 
     def _kill(self, key, q: _Queue, reason: str) -> None:
         self.queues.pop(key, None)
+        self._by_age[key[0]].pop(key, None)
         self.mem[key[0]] -= q.cost
         self.stats[reason] += 1
         self.killed.extend(q.records)
 
     def expire(self, now: int) -> None:
         """Drop queues older than their timeout (the kernel's ip_expire()/nf_ct_frag6_expire())."""
-        for key, q in list(self.queues.items()):
-            if now - q.created > self.timeout[key[0]]:
+        for ver, queues in self._by_age.items():
+            limit = self.timeout[ver]
+            dead = []
+            for key, q in queues.items():     # oldest first: O(expired), not O(queues)
+                if now - q.created <= limit:
+                    break
+                dead.append((key, q))
+            for key, q in dead:
                 self._kill(key, q, "expired")
 
     def add(self, ver: int, pkt: bytes, iplen: int, fhoff: int, ts: int, rec: tuple[int, int]):
@@ -106,7 +120,7 @@ class Defragmenter:
             if self.mem[ver] > self.high[ver]:
                 self.stats["over_limit"] += 1
                 return FAILED, None, False
-            q = self.queues[key] = _Queue(created=ts)
+            q = self.queues[key] = self._by_age[ver][key] = _Queue(created=ts)
         # size rules (ip_frag_queue() / nf_ct_frag6_queue())
         bad = length <= 0 or end > 65535
         if not more:
@@ -133,6 +147,7 @@ class Defragmenter:
         elif end > q.total:
             q.total = end
         q.pieces[offset] = (end, bytes(data[:end - offset]), complete)
+        q.have += end - offset
         q.records.append(rec)
         cost = length + SKB_OVERHEAD
         q.cost += cost
@@ -144,11 +159,15 @@ class Defragmenter:
                 q.first_hdr, q.nh_pos, q.nexthdr = bytes(pkt[:fhoff]), _nh_pos(pkt, fhoff), pkt[fhoff]
         if not (q.last_in and 0 in q.pieces):
             return HELD, None, False
-        have = sum(e - o for o, (e, _, _) in q.pieces.items())
-        if have != q.total:
+        if q.have != q.total:
             return HELD, None, False
+        # too long with its header: ip_frag_reasm() / nf_ct_frag6_reasm() "out_oversize"
+        if (len(q.first_hdr) if ver == 4 else len(q.first_hdr) - 40) + q.total > 65535:
+            self._kill(key, q, "failed")
+            return FAILED, None, False
         # complete: build the datagram
         self.queues.pop(key)
+        self._by_age[ver].pop(key)
         self.mem[ver] -= q.cost
         payload = bytearray(q.total)
         cut = False
@@ -169,7 +188,7 @@ def _insert_run(q: _Queue, offset: int, end: int) -> str:
     overlap; otherwise the run it falls into decides: inside it = duplicate, across
     its edge = overlap, in a gap = a new run of its own."""
     if q.tail < 0:
-        q.runs.append([offset, end])
+        _new_run(q, offset, end)
         q.tail = 0
         return "ok"
     tail = q.runs[q.tail]
@@ -179,15 +198,25 @@ def _insert_run(q: _Queue, offset: int, end: int) -> str:
         if offset == tail[1]:
             tail[1] = end
         else:
-            q.runs.append([offset, end])
+            _new_run(q, offset, end)
             q.tail = len(q.runs) - 1
         return "ok"
-    for start, stop in q.runs:
-        if end <= start or offset >= stop:
-            continue
+    # runs never overlap and are sorted by start: only the last one starting before
+    # ``end`` can intersect [offset, end) -- if none does, the earlier ones cannot either
+    i = bisect.bisect_left(q.starts, end) - 1
+    if i >= 0 and q.sruns[i][1] > offset:
+        start, stop = q.sruns[i]
         return "dup" if start <= offset and end <= stop else "overlap"
-    q.runs.append([offset, end])
+    _new_run(q, offset, end)
     return "ok"
+
+
+def _new_run(q: _Queue, offset: int, end: int) -> None:
+    run = [offset, end]
+    q.runs.append(run)
+    i = bisect.bisect_left(q.starts, offset)
+    q.starts.insert(i, offset)
+    q.sruns.insert(i, run)
 
 
 def _nh_pos(pkt: bytes, fhoff: int) -> int:

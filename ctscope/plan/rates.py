@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
-_SPEC = re.compile(r"^\s*(tcp|udp|icmp)\s*:\s*([0-9.]+)\s*([kKmM]?)\s*/\s*s\s*((?:,[^,]+)*)\s*$")
-_DUR = re.compile(r"^\s*([0-9.]+)\s*(ms|s|m|h|d)?\s*$")
+_SPEC = re.compile(r"^\s*(tcp|udp|icmp)\s*:\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kKmM]?)\s*/\s*s\s*((?:,[^,]+)*)\s*$")
+_DUR = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(ms|s|m|h|d)?\s*$")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 

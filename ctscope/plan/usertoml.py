@@ -36,6 +36,10 @@ def _toml(path: str) -> dict:
             return tomllib.load(fh)
     except OSError as exc:
         raise InputError(f"cannot read scenarios: {exc.strerror}", path) from None
+    except UnicodeDecodeError as exc:
+        with open(path, "rb") as fh:
+            line = fh.read()[:exc.start].count(b"\n") + 1
+        raise InputError("not UTF-8 text", f"{path}:{line}") from None
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         line = m.group(1) if m else None

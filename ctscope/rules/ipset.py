@@ -31,16 +31,21 @@ class IpSets:
                 lines = fh.read().splitlines()
         except OSError as exc:
             raise InputError(f"cannot read ipset file: {exc.strerror}", path) from None
+        except UnicodeDecodeError:
+            raise InputError("ipset file is not UTF-8 text", path) from None
         for n, line in enumerate(lines, 1):
             where = f"{path}:{n}"
             s = line.strip()
             if not s or s.startswith("#"):
                 continue
-            toks = shlex.split(s)
+            try:
+                toks = shlex.split(s)
+            except ValueError as exc:           # "No closing quotation"
+                raise InputError(f"{exc}: {s}", where) from None
             if toks[0] in ("create", "-N", "-exist") and len(toks) >= 3:
                 fam = 4
                 if "family" in toks:
-                    f = toks[toks.index("family") + 1]
+                    f = toks[toks.index("family") + 1] if toks.index("family") + 1 < len(toks) else ""
                     fam = 6 if f == "inet6" else 4
                 self.sets[toks[1]] = IpSet(toks[1], toks[2], fam, where)
             elif toks[0] in ("add", "-A") and len(toks) >= 3:

@@ -82,6 +82,9 @@ def _substitute(toks: list[Tok], path: str) -> list[Tok]:
             while j < len(toks) and not (toks[j].kind == "nl" and depth == 0) and toks[j].value != ";":
                 depth += {"{": 1, "}": -1}.get(toks[j].value, 0) if toks[j].kind == "op" else 0
                 if toks[j].kind != "nl":
+                    if toks[j].value == "$" and toks[j].kind == "op" and (j + 1 >= len(toks) or toks[j + 1].value not in defs):
+                        name = toks[j + 1].value if j + 1 < len(toks) else ""
+                        raise InputError(f"undefined variable '${name}'", f"{path}:{toks[j].line}")
                     val.extend(defs[toks[j + 1].value] if toks[j].value == "$" and toks[j].kind == "op" else [toks[j]])
                     if toks[j].value == "$" and toks[j].kind == "op":
                         j += 1
@@ -837,7 +840,12 @@ def _port_ranges(op: str, vals: list[str]) -> tuple:
 
 
 def compile_rule(rule: RawRule, table: TableDef, chain: ChainDef, ipsets, known_chains) -> M.Rule:
-    items = _Compiler(rule, table).compile()
+    comp = _Compiler(rule, table)
+    try:
+        items = comp.compile()
+    except ValueError as exc:       # a number that is not one (mark, flags, version ...)
+        t = comp.toks[min(comp.i, len(comp.toks)) - 1] if comp.toks else None
+        comp.unsupported(t.value if t is not None else str(exc), "not a number")
     for it in items:
         if isinstance(it, M.Action) and it.kind in ("jump", "goto") and it.target not in known_chains:
             raise InputError(f"unsupported expression '{it.kind} {it.target}' (no such chain) in rule: "

@@ -1,0 +1,1 @@
+"""Fuzz harnesses for ctscope's parsers (see fuzz/README.md)."""
