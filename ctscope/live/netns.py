@@ -22,12 +22,9 @@ from ..errors import InputError, PrivilegeError
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-def helper_command(name: str, args: list[str] | None = None) -> list[str]:
-    return ["ip", "netns", "exec", name, sys.executable, "-m", "ctscope.live.snapshot", *(args or [])]
-
-
-def read_netns(name: str, args: list[str] | None = None, timeout: float = 120) -> dict:
-    """The snapshot of netns ``name`` (``ip netns list`` names)."""
+def _helper_env(name: str) -> dict:
+    """Check that ``name`` is a named netns we may enter; the environment in which a
+    child ``python -m ctscope...`` finds this very package."""
     if not _NAME_RE.match(name) or name in (".", ".."):
         raise InputError(f"not a network namespace name: {name!r}", "--netns")
     if not os.path.exists(f"/run/netns/{name}"):
@@ -35,7 +32,16 @@ def read_netns(name: str, args: list[str] | None = None, timeout: float = 120) -
     if os.geteuid() != 0:
         raise PrivilegeError("reading another network namespace needs root ('ip netns exec')", "--netns")
     pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")]))}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")]))}
+
+
+def helper_command(name: str, args: list[str] | None = None) -> list[str]:
+    return ["ip", "netns", "exec", name, sys.executable, "-m", "ctscope.live.snapshot", *(args or [])]
+
+
+def read_netns(name: str, args: list[str] | None = None, timeout: float = 120) -> dict:
+    """The snapshot of netns ``name`` (``ip netns list`` names)."""
+    env = _helper_env(name)
     try:
         out = subprocess.run(helper_command(name, args), capture_output=True, text=True,
                              timeout=timeout, env=env)
@@ -66,13 +72,6 @@ def run_in_netns(name: str, ctscope_args: list[str]) -> int:
     """Run ``ctscope ARGS`` inside netns ``name`` (output passed through); its exit code.
     Used by commands that stream (list, top's reader): the same read-only code runs
     there, so there is one code path for the current and a named namespace."""
-    if not _NAME_RE.match(name) or name in (".", ".."):
-        raise InputError(f"not a network namespace name: {name!r}", "--netns")
-    if not os.path.exists(f"/run/netns/{name}"):
-        raise InputError(f"no network namespace named {name!r} (see 'ip netns list')", "--netns")
-    if os.geteuid() != 0:
-        raise PrivilegeError("reading another network namespace needs root ('ip netns exec')", "--netns")
-    pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [pkg_root, os.environ.get("PYTHONPATH")]))}
+    env = _helper_env(name)
     cmd = ["ip", "netns", "exec", name, sys.executable, "-m", "ctscope", *ctscope_args]
     return subprocess.run(cmd, env=env).returncode
