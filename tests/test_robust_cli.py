@@ -228,14 +228,6 @@ _LIVE_CRASHES = sorted(os.listdir(os.path.join(REGRESSIONS, "snapshot"))) if os.
     os.path.join(REGRESSIONS, "snapshot")) else []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "live/inputs.load_snapshot() checks only 'kind': a snapshot (valid JSON) whose parts have the wrong "
-    "types or ranges -- sysctl: 1, table_text: 5, kernel_log events with a string or huge usec, counts "
-    "that are dicts -- reaches live/inputs.py:load_input, live/doctor.py, live/report_text.py, "
-    "live/remedies.py and live/kmsg.py (wallclock), which assume them: AttributeError, TypeError, "
-    "ValueError, OverflowError (now exit 70 'internal error'; traceback with --debug). The fuzzer found "
-    "19 distinct sites in 1.46M inputs. Fix: validate the snapshot's shape and value ranges in "
-    "load_snapshot() and raise InputError naming the key"))
 @pytest.mark.parametrize("crash", _LIVE_CRASHES)
 def test_doctor_wrong_typed_snapshot(crash, tmp_path):
     path = os.path.join(REGRESSIONS, "snapshot", crash)

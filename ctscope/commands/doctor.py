@@ -79,20 +79,26 @@ def run(args) -> int:
         probe = measure_churn(args.churn, netns=args.netns)
     if not args.input and not args.netns:       # the ruleset is read while the table is
         rules = _Background(_host_rules)
-    snap = read_snapshot(args, top=args.top, table_text=bool(args.compare), rules=rules is None)
-    churn = probe.finish() if probe else None
-    if rules is not None:
-        dumps, rules = rules.result()
-        snap["rules"] = dumps
-    if args.compare:
-        from ..live.inputs import load_input
-        churn = churn_between(load_input(args.compare), snap)
-    rep = diagnose(snap, netns=args.netns or snap.get("netns") or "", churn=churn, max_override=args.max,
-                   rules=rules)
-    if args.json:
-        print(json.dumps(rep, indent=1))
-    else:
-        print("\n".join(render(rep, args.top)))
+    try:
+        snap = read_snapshot(args, top=args.top, table_text=bool(args.compare), rules=rules is None)
+        churn = probe.finish() if probe else None
+        if rules is not None:
+            dumps, rules = rules.result()
+            snap["rules"] = dumps
+        if args.compare:
+            from ..live.inputs import load_input
+            churn = churn_between(load_input(args.compare), snap)
+        rep = diagnose(snap, netns=args.netns or snap.get("netns") or "", churn=churn, max_override=args.max,
+                       rules=rules)
+        text = json.dumps(rep, indent=1) if args.json else "\n".join(render(rep, args.top))
+    except (TypeError, AttributeError, ValueError, KeyError, OverflowError, IndexError) as exc:
+        if not args.input:
+            raise
+        # a saved file that is valid JSON but not shaped like a snapshot ctscope wrote:
+        # report the file, not the place in the analysis where its content broke
+        raise InputError(f"not a usable ctscope snapshot: unexpected content "
+                         f"({type(exc).__name__}: {str(exc)[:80]})", args.input) from None
+    print(text)
     return 0
 
 
