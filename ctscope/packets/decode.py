@@ -26,7 +26,7 @@ from .record import (
     PF_CSUM_UNCHECKED, PF_EGRESS, PF_L4_MALFORMED, ROUTE_DROP, SKIP_BAD_IP6_ADDR, SKIP_BAD_IP_CSUM,
     SKIP_BAD_IP_LEN, SKIP_FRAG_HELD, SKIP_NOT_IP, SKIP_TRUNCATED,
 )
-from .wire import _setflag, be16, be32, be64
+from .wire import _setflag, be16, be32, be64, ext_hdr_len
 
 NOT_FRAG = -1   # decode_l3 return value: the datagram is complete
 
@@ -283,12 +283,8 @@ def decode_l3(buf, w, off, cap, wire, ver, out, i, crctab):
                 return p - off
             # atomic fragment: nf_ct_frag6_gather() queues it like any fragment and
             # nf_ct_frag6_reasm() removes the 8-byte header, so conntrack accounts 8 bytes less
-            hl = 8
             out[i]["iplen"] = out[i]["iplen"] - 8
-        elif nh == 51:
-            hl = (np.int64(buf[p + 1]) + 2) * 4
-        else:
-            hl = (np.int64(buf[p + 1]) + 1) * 8
+        hl = ext_hdr_len(buf, p, nh)
         nh = np.int64(buf[p])
         p += hl
         if p > off + iplen:

@@ -15,7 +15,7 @@ from .record import (
     PF_CSUM_BAD, PF_CSUM_UNCHECKED, PF_ICMP_TRUNC, PF_INNER_OK, PF_L4_MALFORMED, PF_L4_OK,
     PF_SACK, PF_SACK_PERM, PF_TCP_OPTS, PF_TCP_TS,
 )
-from .wire import _after, _clearflag, _setflag, be16, be32, be64
+from .wire import _after, _clearflag, _setflag, be16, be32, be64, ext_hdr_len
 
 
 @hot
@@ -84,11 +84,7 @@ def _inner_v6_l4(buf, q, avail, wire):
         if nh == 44:
             if be16(buf, p + 2) & 0xFFF8:
                 return -1, np.int64(buf[p]), False
-            hl = 8
-        elif nh == 51:
-            hl = (np.int64(buf[p + 1]) + 2) * 4
-        else:
-            hl = (np.int64(buf[p + 1]) + 1) * 8
+        hl = ext_hdr_len(buf, p, nh)
         nh = np.int64(buf[p])
         p += hl
     if p > q + wire:

@@ -39,3 +39,14 @@ def _after(a, b):
     """TCP sequence comparison ``after(a, b)`` (include/net/tcp.h)."""
     d = (a - b) & 0xFFFFFFFF
     return d != 0 and d < 0x80000000
+
+
+@hot_inline
+def ext_hdr_len(buf, p, nh):
+    """Length of the IPv6 extension header ``nh`` at ``p`` (ipv6_skip_exthdr()): fragment
+    8, AH (hdrlen+2)*4, the others (hdrlen+1)*8."""
+    if nh == 44:
+        return 8
+    if nh == 51:
+        return (np.int64(buf[p + 1]) + 2) * 4
+    return (np.int64(buf[p + 1]) + 1) * 8
