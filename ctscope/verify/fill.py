@@ -78,9 +78,17 @@ class FullRun:
         self.__dict__.update(kw)
 
 
+# The experiment is about a full table, not about expiry: a fill takes about a second
+# here but has no upper bound on a loaded machine, and with the default 120-s
+# syn_sent timeout its first entries could expire (nf_conntrack_core.c gc_worker)
+# before the table is full.  Both sides get timeouts far longer than any fill.
+FILL_SETTINGS = {"nf_conntrack_tcp_timeout_syn_sent": 3600, "nf_conntrack_tcp_timeout_syn_recv": 3600}
+
+
 def table_full_experiment(kind: str, probe: list, limits: dict | None = None) -> FullRun:
     """Fill a fresh namespace and a fresh Tracker to ``nf_conntrack_max`` entries of
-    ``kind``, then send ``probe`` = [(t, side, frame)] through both (per-frame verdicts)."""
+    ``kind``, then send ``probe`` = [(t, side, frame)] through both (per-frame verdicts).
+    Both sides run with ``FILL_SETTINGS`` so no entry expires during a slow fill."""
     import time
 
     from ..engine.tracker import Tracker
@@ -90,12 +98,12 @@ def table_full_experiment(kind: str, probe: list, limits: dict | None = None) ->
     limits = limits or host_limits()
     mx = limits["nf_conntrack_max"]
     unreclaim0 = sunreclaim()
-    with KernelHarness() as h:
+    with KernelHarness(FILL_SETTINGS) as h:
         kfill = h.fill(mx, kind)
         kcount_fill = h.count()
         unreclaim1 = sunreclaim()
         kprobe = h.run(probe, read_table=False)
-    settings = engine_settings({}, limits)
+    settings = engine_settings(FILL_SETTINGS, limits)
     tr = Tracker(settings, events=False)
     t = time.monotonic()
     send_ns = max(1, int(kfill.send_seconds * 1e9 / max(1, kfill.frames)))
