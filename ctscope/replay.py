@@ -65,6 +65,7 @@ class ReplayJob:
         from .commands._common import ifnames_from_args
         from .engine.tracker import Tracker
         from .errors import CtscopeError
+        from .packets.prefetch import prefetch
         from .packets.source import open_capture
 
         try:
@@ -77,7 +78,7 @@ class ReplayJob:
             efh = self._outputs.open(self.events_path) if self.events_path else None
             t0 = time.perf_counter()
             with self._progress(cap) as advance:
-                for batch in cap:
+                for batch in prefetch(cap):        # decoded in a worker thread, one batch ahead
                     ct, fate = tr.process_batch(batch)
                     self._count(batch, ct, fate)
                     if vfh is not None:
