@@ -189,6 +189,7 @@ class MultiReplay:
             raise InputError(f"a capture read from stdin is replayed several times and must fit in "
                              f"{self.cache_frames:,} frames: give it as a file", "-")
         from ..commands._common import ifnames_from_args
+        from ..packets.prefetch import prefetch
         from ..packets.source import open_capture
 
         cap = open_capture(self.capture, batch_size=self.batch_size, local_nets=self.local_nets,
@@ -197,7 +198,7 @@ class MultiReplay:
         self.ifnames = ifnames_from_args(self.iface_args, ifn) if self.iface_args is not None else ifn
         keep: list | None = [] if self.rounds == 0 else None
         frames = 0
-        for batch in cap:
+        for batch in prefetch(cap):          # decoded in a worker thread, one batch ahead
             batch = batch.copy()
             if keep is not None:
                 frames += len(batch)
