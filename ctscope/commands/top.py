@@ -17,6 +17,7 @@ keys:
   space    pause / resume
   + / -    refresh faster / slower
   q        quit
+  ctrl+c   quit (exit code 130, as a SIGINT signal)
 
 Privileges: the table (/proc/net/nf_conntrack) needs root; without it the gauge,
 counters and drops/s are still shown, with the reason.  --netns NAME needs root.
@@ -45,5 +46,9 @@ def run(args) -> int:
     if args.netns:
         from ..live.netns import read_netns
         read_netns(args.netns, ["--no-table", "--no-log"])     # fail early, with the reason
-    TopApp(Sampler(args.netns, args.top), args.interval).run()
-    return 0
+    app = TopApp(Sampler(args.netns, args.top), args.interval)
+    app.run()
+    if app.return_code == 130:      # Ctrl-C (the key or SIGINT): as the other commands, once the screen is back
+        import sys
+        print("ctscope top: interrupted", file=sys.stderr)
+    return app.return_code or 0

@@ -4,12 +4,16 @@ A gauge of count/max coloured at the 50 / 75 / 90 % thresholds, new/s, destroyed
 and drops/s, entries by state and protocol, and the top talkers (sources,
 destinations, destination ports, (source, port) pairs).  Keys: ``v`` next talker
 view, ``p`` next protocol, ``s`` sort, ``/`` filter the talkers (substring),
-``escape`` clear it, ``space`` pause, ``+``/``-`` refresh interval, ``q`` quit.
-Readings come from ``live.sampler.Sampler`` in a worker thread (read only).
+``escape`` clear it, ``space`` pause, ``+``/``-`` refresh interval, ``q`` quit;
+Ctrl-C (the key, or a SIGINT signal) quits with return code 130.
+Readings come from ``live.sampler.Sampler`` in a daemon thread (read only).
 """
 from __future__ import annotations
 
-from textual import work
+import asyncio
+import signal
+import threading
+
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -65,6 +69,9 @@ class TopApp(App):
     #problems { color: $warning; height: auto; padding: 0 1; }
     """
     BINDINGS = [
+        # textual turns ISIG off, so Ctrl-C arrives as a key, and App binds it to 'help_quit' (a
+        # "press ctrl+q" notice) and Screen/Input to copy: a priority App binding wins over all three.
+        Binding("ctrl+c", "interrupt", "quit", show=False, priority=True),
         Binding("q", "quit", "quit"), Binding("space", "pause", "pause"),
         Binding("v", "view", "talkers"), Binding("p", "proto", "protocol"),
         Binding("s", "sort", "sort"), Binding("slash", "filter", "filter"),
@@ -81,6 +88,7 @@ class TopApp(App):
         self.sample: Sample | None = None
         self.samples_taken = 0
         self._timer = None
+        self._reading = False       # a reading is under way (one at a time)
 
     def compose(self) -> ComposeResult:
         yield Static("reading ...", id="gauge")
@@ -97,29 +105,53 @@ class TopApp(App):
         self.query_one("#states", DataTable).add_columns("state", "entries")
         self.query_one("#protos", DataTable).add_columns("protocol", "entries")
         self.query_one("#talkers", DataTable).add_columns("talker", "entries", "share")
+        try:        # a SIGINT signal (kill -INT, or Ctrl-C where ISIG is on) quits like the key
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self.action_interrupt)
+        except (RuntimeError, ValueError, NotImplementedError):   # App run outside the main thread
+            pass
         self.refresh_data()
         self._timer = self.set_interval(self.interval, self.refresh_data)
+
+    def action_interrupt(self) -> None:
+        self.exit(return_code=130)
 
     @property
     def proto(self) -> str | None:
         return PROTOS[self.proto_i]
 
-    @work(thread=True, exclusive=True)
     def refresh_data(self) -> None:
-        if self.paused:
+        """Start a reading in a daemon thread, unless paused or one is under way.  Not a textual
+        thread worker: those run in asyncio's default executor, which App.run (asyncio.run) and
+        the interpreter join at exit, so quitting would wait for a reading (a big table, a
+        --netns helper) to finish; a daemon thread is simply dropped."""
+        if self.paused or self._reading:
             return
-        try:
-            sample = self.sampler.sample(self.proto)
-        except Exception as exc:          # a reading failed: say so, keep running
-            self.call_from_thread(self._problem, str(exc))
-            return
-        self.call_from_thread(self._deliver, sample)
+        self._reading = True
+        threading.Thread(target=self._read, args=(self.proto,), name="ctscope-top-reader", daemon=True).start()
 
-    def _deliver(self, sample: Sample) -> None:
-        if not self.paused:         # a reading that was under way when space was pressed is dropped
+    def _read(self, proto: str | None) -> None:
+        try:
+            sample = self.sampler.sample(proto)
+        except Exception as exc:          # a reading failed: say so, keep running
+            self._from_thread(self._problem, str(exc))
+            return
+        self._from_thread(self._deliver, sample, proto)
+
+    def _from_thread(self, callback, *args) -> None:
+        try:
+            self.call_from_thread(callback, *args)
+        except RuntimeError:        # the app has exited meanwhile: drop the reading
+            pass
+
+    def _deliver(self, sample: Sample, proto: str | None) -> None:
+        self._reading = False
+        if proto != self.proto:     # 'p' was pressed while reading: read the new protocol now
+            self.refresh_data()
+        elif not self.paused:       # a reading that was under way when space was pressed is dropped
             self.show(sample)
 
     def _problem(self, text: str) -> None:
+        self._reading = False
         self.query_one("#problems", Static).update(text)
 
     def show(self, s: Sample) -> None:
