@@ -147,3 +147,34 @@ def test_netns_name_checks():
         read_netns("../etc")
     with pytest.raises(InputError):
         read_netns("ctsc-fmt-does-not-exist")
+
+
+def test_netns_helper_still_reading_is_killed_at_exit(tmp_path):
+    """Ctrl-C in top during a --netns reading: the helper must not outlive ctscope."""
+    import subprocess
+    import sys
+    import time
+    pidfile = tmp_path / "helper.pid"
+    child = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    prog = "\n".join([
+        "import os, sys, threading, time",
+        "from ctscope.live import netns",
+        f"slow = [sys.executable, '-c', {child!r}]",
+        "threading.Thread(target=netns._run_helper, args=(slow, None, 120), daemon=True).start()",
+        "t = time.monotonic()",
+        f"while not os.path.exists({str(pidfile)!r}) and time.monotonic() - t < 20: time.sleep(0.05)",
+    ])
+    subprocess.run([sys.executable, "-c", prog], timeout=60, check=True)
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    alive = True
+    while alive and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                alive = f.read().split(") ")[1][0] not in "ZX"
+        except FileNotFoundError:
+            alive = False
+        time.sleep(0.05)
+    if alive:
+        os.kill(pid, 9)
+    assert not alive, "the helper outlived the process that started it"

@@ -8,14 +8,18 @@ resolved at open time per thread, an easy source of silent mix-ups; ``ip netns e
 also remounts /sys for the namespace and applies /etc/netns/NAME; and a crash or hang
 in the helper cannot leave this process in the wrong namespace.  The helper only reads
 (same readers as the local snapshot) and prints JSON.  Needs root, like ``ip netns exec``.
+A helper still reading when this process exits (Ctrl-C in ``top`` during a reading
+of a big table) is killed at exit, not left to run to its timeout.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 
 from ..errors import InputError, PrivilegeError
 
@@ -39,18 +43,45 @@ def helper_command(name: str, args: list[str] | None = None) -> list[str]:
     return ["ip", "netns", "exec", name, sys.executable, "-m", "ctscope.live.snapshot", *(args or [])]
 
 
+_helpers: set = set()             # helper processes still running
+_helpers_lock = threading.Lock()
+
+
+@atexit.register
+def _kill_helpers() -> None:
+    with _helpers_lock:
+        alive = [p for p in _helpers if p.poll() is None]
+    for p in alive:
+        p.kill()          # ``ip netns exec`` execs python: this PID is the helper itself
+
+
+def _run_helper(cmd: list[str], env: dict, timeout: float) -> tuple[int, str, str]:
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with _helpers_lock:
+        _helpers.add(p)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
+    finally:
+        with _helpers_lock:
+            _helpers.discard(p)
+    return p.returncode, out, err
+
+
 def read_netns(name: str, args: list[str] | None = None, timeout: float = 120) -> dict:
     """The snapshot of netns ``name`` (``ip netns list`` names)."""
     env = _helper_env(name)
     try:
-        out = subprocess.run(helper_command(name, args), capture_output=True, text=True,
-                             timeout=timeout, env=env)
+        rc, out, err = _run_helper(helper_command(name, args), env, timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InputError(f"helper failed: {exc}", "--netns") from None
-    if out.returncode != 0:
-        raise InputError(f"helper failed: {out.stderr.strip()[-300:]}", "--netns")
+    if rc != 0:
+        raise InputError(f"helper failed: {err.strip()[-300:]}", "--netns")
     try:
-        return json.loads(out.stdout)
+        return json.loads(out)
     except ValueError:
         raise InputError("helper printed no JSON", "--netns") from None
 
