@@ -19,13 +19,77 @@ def summary(result, packets: int) -> dict | None:
             "tree": max(r.tree_rss for r in ok)}
 
 
+STREAM_BUDGET = 300 * 2 ** 20      # issue 7: peak RSS <= 300 MB plus the table
+
+
+def distinct_flows(results: list) -> int | None:
+    """Distinct flows of a capture as the trackers counted them (numba floor, else dpkt)."""
+    for name in ("numba-floor", "dpkt"):
+        for r in results:
+            if r.peer.name == name and isinstance(r.facts.get("flows"), int):
+                return r.facts["flows"]
+    return None
+
+
+def ctscope_facts(results: list) -> dict:
+    for r in results:
+        if r.peer.name == "ctscope":
+            return r.facts
+    return {}
+
+
+def capture_row(name: str, cap, results: list) -> str:
+    spec = cap.spec
+    gen = f"{cap.synth_wall:.1f}" if cap.synth_wall is not None else "cached"
+    flows = distinct_flows(results)
+    peak = ctscope_facts(results).get("peak_entries")
+    if spec is not None and spec.profile == "flows":
+        what, nominal = "flows", f"{spec.n:,} (all open at once)"
+    else:
+        what, nominal = "mix", "~2,000 (nominal)"
+    conc = f"{peak:,}" if isinstance(peak, int) else nominal
+    return (f"| {name} | {what} | {cap.packets:,} | {cap.bytes:,} | {cap.bytes / max(cap.packets, 1):,.0f} "
+            f"| {f'{flows:,}' if flows is not None else '-'} | {conc} | {gen} |")
+
+
+def _n(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else "-"
+
+
+def memory_line(cap, results: list) -> str | None:
+    """ctscope's peak table, its bytes and the streaming target (<= 300 MB plus the table)."""
+    f = ctscope_facts(results)
+    r = next((x for x in results if x.peer.name == "ctscope"), None)
+    s = summary(r, cap.packets) if r is not None else None
+    if s is None or "peak_entries" not in f:
+        return None
+    per = f.get("table_bytes_per_entry") or 0
+    tb = f.get("table_bytes", int(f["peak_entries"] * per))
+    budget = STREAM_BUDGET + tb
+    verdict = "met" if s["rss"] <= budget else "NOT met"
+    settings = ""
+    if cap.spec is not None and cap.spec.replay_args():
+        settings = " with `" + " ".join(cap.spec.replay_args()) + "`"
+    return (f"ctscope{settings}: peak {f['peak_entries']:,} entries (nf_conntrack_max "
+            f"{f.get('nf_conntrack_max') or 0:,}, buckets {f.get('nf_conntrack_buckets') or 0:,}); "
+            f"invalid {_n(f.get('invalid'))}, dropped {_n(f.get('dropped'))}. "
+            f"Table = {f['peak_entries']:,} entries x {per:.1f} B = {mb(tb)} MB; "
+            f"peak RSS {mb(s['rss'])} MB; streaming target <= 300 MB + table = {mb(budget)} MB: "
+            f"**{verdict}**.")
+
+
 def table(size_label: str, cap, results: list) -> tuple[list[str], list[str]]:
     """Markdown rows for one capture, and notes for the peers that did not run."""
     sums = {r.peer.name: summary(r, cap.packets) for r in results}
     ref_name = "ctscope" if sums.get("ctscope") else "numba-floor"
     ref = sums.get(ref_name)
     floor = sums.get("numba-floor")
-    lines = [f"### {size_label} packets ({cap.bytes / 1e6:,.0f} MB)", "",
+    spec = cap.spec
+    if spec is not None and spec.profile == "flows":
+        title = f"### {size_label}: {spec.n:,} concurrent flows, {cap.packets:,} packets ({cap.bytes / 1e6:,.0f} MB)"
+    else:
+        title = f"### {size_label}: mix, {cap.packets:,} packets ({cap.bytes / 1e6:,.0f} MB)"
+    lines = [title, "",
              f"| peer | median wall s | min-max s | runs | packets/s | x {ref_name} | x floor "
              f"| peak RSS MB | tree RSS MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -33,13 +97,16 @@ def table(size_label: str, cap, results: list) -> tuple[list[str], list[str]]:
     for r in results:
         s = sums[r.peer.name]
         if s is None:
-            why = r.note or (r.runs[-1].err.strip().splitlines() or ["failed"])[-1][:160]
+            why = r.note or ((r.runs[-1].err.strip().splitlines() if r.runs else []) or ["failed"])[-1][:160]
             notes.append(f"- {size_label}, {r.peer.name}: not measured: {why}")
             continue
         ratio = f"{s['wall'] / ref['wall']:.2f}" if ref else "-"
         vs_floor = f"{s['wall'] / floor['wall']:.2f}" if floor else "-"
         lines.append(f"| {r.peer.name} | {s['wall']:.2f} | {s['min']:.2f}-{s['max']:.2f} | {s['n']} "
                      f"| {s['pps']:,.0f} | {ratio} | {vs_floor} | {mb(s['rss'])} | {mb(s['tree'])} |")
+    mem = memory_line(cap, results)
+    if mem:
+        lines += ["", mem]
     return lines, notes
 
 
@@ -52,9 +119,24 @@ def page(machine: dict, started: float, repeat: int, captures: dict, all_results
            "## Machine", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in machine.items()]
     out += ["", "## Method", "",
-            "- Captures: `ctscope synth mix --packets N --seed 1 --us` (microsecond pcap, so that "
-            "dpkt yields float timestamps; the issue 2 mix: 300 s per million "
-            "packets, ~2,000 concurrent sessions, 20 % IPv6 sessions, mean frame ~740 B), cached.",
+            "- Mix captures (`100k`, `1M`, `5M`): `ctscope synth mix --packets N --seed 1 --us` "
+            "(microsecond pcap, so that dpkt yields float timestamps; the issue 2 mix: 300 s per "
+            "million packets, ~2,000 concurrent sessions, 20 % IPv6 sessions, mean frame ~740 B), cached.",
+            "- Concurrent-flow captures (`flows1M`, ...): `ctscope synth flows --flows N --seed 1 --us`: "
+            "N flows that are all open at the same time (they open over the first 8 s of 20: 80 % TCP "
+            "handshakes, 20 % DNS query/response pairs, 20 % IPv6; 8 s later each sends a request and "
+            "gets a response; 20 % then close), ~5.1 packets per flow.  ctscope replays them with "
+            "`--set nf_conntrack_max=M --set nf_conntrack_buckets=M`, M the power of two >= 2 N "
+            "(2,097,152 for 1 M flows), so that its table holds every flow and it does the same work "
+            "as the peers, which track every flow (dpkt: a dict; the numba floor: an open-addressing "
+            "table doubled at load 1/2; nfstream and tshark: their own growing tables).  With the "
+            "default 262,144 ctscope would drop packets at 'table full' instead, as the kernel would.",
+            "- ctscope runs as `ctscope replay --json --no-progress` (the human summary costs the same); "
+            "its peak entries, invalid and dropped counts and table bytes per entry "
+            "(`table_bytes_per_entry`: the entry array plus the bucket heads, per entry) come from that "
+            "output.  Streaming target (issue 7): ctscope's peak RSS <= 300 MB plus its table, "
+            "table = peak entries x bytes per entry (the arrays grow by doubling, so they may hold up to "
+            "twice that).",
             "- Whole-process wall time of each peer as a child process; the file is read once "
             "before the runs (page cache warm); peers with a compile cache run once untimed first.",
             "- Peers run round-robin (one run of each, then again), so machine noise is shared; "
@@ -65,10 +147,13 @@ def page(machine: dict, started: float, repeat: int, captures: dict, all_results
             "peak of the whole process tree's sum (nfstream runs meter processes).", "",
             "Peers:", ""]
     out += [f"- `{p.name}`: {p.what}" for p in peers]
-    out += ["", "## Captures", "", "| capture | packets | bytes | synth wall s |", "|---|---:|---:|---:|"]
+    out += ["", "## Captures", "",
+            "Flows: distinct 5-tuples as the numba floor (else dpkt) counted them; concurrent: "
+            "ctscope's peak table entries (else the generator's target).", "",
+            "| capture | profile | packets | bytes | file B per packet | flows | concurrent | synth wall s |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, cap in captures.items():
-        gen = f"{cap.synth_wall:.1f}" if cap.synth_wall is not None else "cached"
-        out.append(f"| {name} | {cap.packets:,} | {cap.bytes:,} | {gen} |")
+        out.append(capture_row(name, cap, all_results.get(name, [])))
     out += ["", "## Results", ""]
     notes = []
     for name, results in all_results.items():

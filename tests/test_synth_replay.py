@@ -61,3 +61,22 @@ def test_profiles_are_accepted(profile, tmp_path):
         assert mix == {"tcp SYN_SENT": 20_000}
     elif profile == "udp-scan":
         assert out["ctinfo"]["RELATED_REPLY"] > 2000        # the ICMP port unreachables
+
+
+def test_flows_are_all_in_the_table_at_once(tmp_path):
+    """``flows``: every flow is tracked, none invalid or dropped, and the peak table holds
+    them all (a table big enough, as the benchmark sets it)."""
+    rows = synth.generate("flows", concurrency=5000, duration=5.0, seed=6)
+    synth.write_pcap(str(tmp_path / "flows.pcap"), rows, seed=6)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "ctscope", "replay", str(tmp_path / "flows.pcap"), "--json",
+                           "--no-progress", "--set", "nf_conntrack_max=16384", "--set", "nf_conntrack_buckets=16384"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["capture_summary"]["csum_bad"] == 0
+    assert out["invalid"] == 0 and out["dropped"] == 0 and out["untracked"] == 0
+    assert out["tracked"] == len(rows) and out["ctinfo"]["NEW"] == 5000
+    assert out["peak_entries"] == 5000 and out["table_full_drops"] == 0
+    mix = out["state_mix_end"]
+    assert mix["udp"] + mix["tcp ESTABLISHED"] + mix["tcp TIME_WAIT"] + mix["tcp CLOSE"] == 5000

@@ -11,6 +11,11 @@ profiles (--rate unit, default rate and duration):
   mix                the benchmark mix of issue 2: --packets N (default 100,000) over
                      --duration S (default 300 s per million packets), ~2,000 concurrent
                      sessions; --rate is packets/s (an alternative to --duration)
+  flows              --flows N (alias --concurrency; default 100,000) flows all open at the
+                     same time: they open over the first 40 % of --duration (default 20 s,
+                     at most 60 s), each sends a request and gets a response 0.4 x duration
+                     later, 20 % then close (FINs or RST); 80 % TCP, 20 % UDP (DNS),
+                     ~20 % IPv6, ~5.1 packets per flow; --rate is flows opened/s
   http-no-keepalive  short HTTP/1.0-style connections, server closes: TIME_WAIT pile-up
                      (connections/s, 200, 60 s)
   dns-resolver       a caching resolver and its upstream queries (client queries/s, 1000, 60 s)
@@ -19,20 +24,22 @@ profiles (--rate unit, default rate and duration):
   udp-scan           a UDP port sweep of a /24 answered by ICMP port unreachable
                      (probes/s, 1000, 60 s)
 For profiles other than mix, --packets keeps only the first N frames.
+  e.g. ctscope synth flows --flows 1000000 --out flows-1M.pcap   (~5.1 M frames)
 """
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("profile", metavar="PROFILE",
-                        choices=["mix", "http-no-keepalive", "dns-resolver", "gateway", "syn-flood",
+                        choices=["mix", "flows", "http-no-keepalive", "dns-resolver", "gateway", "syn-flood",
                                  "udp-scan"], help="traffic profile (see above)")
     parser.add_argument("--out", "-o", required=True, metavar="FILE.pcap", help="output capture")
     parser.add_argument("--packets", type=int, metavar="N", help="number of frames (mix) or a cap")
     parser.add_argument("--duration", type=float, metavar="S", help="seconds of traffic")
     parser.add_argument("--rate", type=float, metavar="R", help="rate, in the profile's unit")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--concurrency", type=int, metavar="C",
-                        help="mix only: concurrent sessions (default 2000)")
+    parser.add_argument("--concurrency", "--flows", type=int, metavar="N", dest="concurrency",
+                        help="mix: concurrent sessions (default 2000); flows: flows open at the "
+                             "same time (default 100,000)")
     parser.add_argument("--us", action="store_true",
                         help="microsecond timestamps (default: nanosecond pcap)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
@@ -65,9 +72,16 @@ def run(args) -> int:
             raise InputError(f"--{name} must be positive, not {value}")
     params = {}
     if args.concurrency is not None:
-        if args.profile != "mix":
-            raise InputError("--concurrency applies to the mix profile only")
+        if args.profile not in ("mix", "flows"):
+            raise InputError("--concurrency/--flows applies to the mix and flows profiles only")
         params["concurrency"] = args.concurrency
+    if args.profile == "flows":
+        from ..synth.flows import DEFAULT_DURATION, MIN_DURATION, OPEN_SHARE
+        n = args.concurrency or 100_000
+        duration = args.duration or (n / args.rate / OPEN_SHARE if args.rate else DEFAULT_DURATION)
+        if not MIN_DURATION <= duration <= 60:
+            raise InputError(f"flows: the duration must be between {MIN_DURATION} and 60 s (shorter, the "
+                             f"phases overlap; longer, UDP flows reach their 30 s timeout), not {duration:g} s")
     started = time.monotonic()
     rows = generate(args.profile, packets=args.packets, duration=args.duration, rate=args.rate,
                     seed=args.seed, **params)

@@ -6,7 +6,9 @@ classic pcap (Ethernet, ns or us timestamps) with correct IPv4 header and
 TCP/UDP/ICMP/ICMPv6 checksums.  Same arguments, same bytes.
 
 Profiles: ``mix`` (the benchmark mix of issue 2: ``--packets`` over ``--duration``
-with about 2,000 concurrent sessions) and those of ``profiles.PROFILES``.
+with about 2,000 concurrent sessions), ``flows`` (``concurrency`` flows, all open at
+the same time: the benchmark's large tables, see ``flows.py``) and those of
+``profiles.PROFILES``.
 """
 from __future__ import annotations
 
@@ -14,14 +16,16 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
-PROFILE_NAMES = ("mix", "http-no-keepalive", "dns-resolver", "gateway", "syn-flood", "udp-scan")
+PROFILE_NAMES = ("mix", "flows", "http-no-keepalive", "dns-resolver", "gateway", "syn-flood", "udp-scan")
 
 
 def generate(profile: str, *, packets: int | None = None, duration: float | None = None,
              rate: float | None = None, seed: int = 0, **params) -> np.ndarray:
     """Spec rows of a profile.  ``mix``: ``packets`` (default 100,000) over ``duration``
     seconds (default 300 s per million packets, or ``packets / rate`` with ``rate`` in
-    packets/s).  Other profiles: ``rate`` in their unit and ``duration`` (defaults in
+    packets/s).  ``flows``: ``concurrency`` flows (default 100,000) over ``duration``
+    seconds (default 20, or from ``rate`` in flows opened/s); ``packets`` keeps only the
+    first N frames.  Other profiles: ``rate`` in their unit and ``duration`` (defaults in
     ``profiles.PROFILES``); ``packets`` then keeps only the first N frames."""
     if profile == "mix":
         from .mix import mix
@@ -29,6 +33,10 @@ def generate(profile: str, *, packets: int | None = None, duration: float | None
         if duration is None and rate:
             duration = n / rate
         return mix(n, duration, seed=seed, **params)
+    if profile == "flows":
+        from .flows import flows
+        rows = flows(duration=duration, rate=rate, seed=seed, **params)
+        return rows if packets is None else rows[:int(packets)]
     from .profiles import PROFILES
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILE_NAMES)}")
