@@ -209,3 +209,30 @@ class TestSizing:
         assert parse_size("1G") == 1 << 30 and parse_size("512M") == 512 << 20 and parse_size("1024") == 1024
         with pytest.raises(ValueError):
             parse_size("lots")
+
+
+@pytest.mark.parametrize("acct", [0, 1])
+def test_table_growth_in_place_keeps_every_entry(monkeypatch, acct):
+    """The slot arrays double in place (Tracker._grow_table) several times during one
+    batch: the result equals a tracker that never had to grow."""
+    import ctscope.engine.tracker as trk
+    from ctscope.engine.settings import Settings
+    from ctscope.verify.fill import fill_batch
+
+    batch = fill_batch(20_000, "assured", t0_ns=10**9, dt_ns=1000)
+
+    def run(initial):
+        monkeypatch.setattr(trk, "INITIAL_SLOTS", initial)
+        tr = trk.Tracker(Settings(values={"nf_conntrack_max": 65536, "nf_conntrack_buckets": 16384,
+                                          "nf_conntrack_acct": acct}), events=False)
+        ct, fate = tr.process_batch(batch.copy())
+        return tr, ct, fate
+
+    grown, ct_g, fate_g = run(1 << 10)          # 1,024 -> 32,768 slots: five doublings
+    fixed, ct_f, fate_f = run(1 << 16)
+    assert len(grown.tbl) > 1 << 10 and grown.count == fixed.count == 20_000
+    assert np.array_equal(ct_g, ct_f) and np.array_equal(fate_g, fate_f)
+    key = lambda e: repr((e.orig, e.reply, e.state, e.assured, e.unreplied, e.timeout, e.orig_packets, e.reply_bytes))  # noqa: E731
+    assert sorted(map(key, grown.entries())) == sorted(map(key, fixed.entries()))
+    if acct:
+        assert int(grown.acct["pk0"].sum()) == int(fixed.acct["pk0"].sum()) == 40_000

@@ -72,6 +72,16 @@ def _addr(hi: int, lo: int, l3: int) -> str:
     return str(ipaddress.IPv6Address((int(hi) << 64) | int(lo)))
 
 
+def _grown(arr: np.ndarray, n: int) -> np.ndarray:
+    """``arr`` with ``n`` slots, the new ones zeroed (in place when ``arr`` owns its data)."""
+    if arr.base is None and arr.flags.c_contiguous:
+        arr.resize(n, refcheck=False)      # numpy zero-fills the new part
+        return arr
+    out = np.zeros(n, arr.dtype)
+    out[:len(arr)] = arr
+    return out
+
+
 class Tracker:
     def __init__(self, settings: Settings | None = None, rules=None, ifnames: dict | None = None,
                  *, events: bool | None = None):
@@ -142,22 +152,22 @@ class Tracker:
         return Verdict(CTINFO_NAMES.get(int(ct[0])), FATE_NAMES.get(int(fate[0])))
 
     def _grow_table(self) -> None:
+        """Double the slot arrays in place.  ``ndarray.resize`` reallocates, and for
+        arrays this size glibc's realloc moves pages with mremap instead of copying,
+        so a 1 M-entry table never holds its old and new copies at once (peak RSS
+        ~ the table, not 1.5x it).  ``refcheck=False`` is safe: the arrays are owned
+        here, compiled calls keep no reference, and no view outlives a method."""
         mx = int(self.S[K.K_MAX])
         old = len(self.tbl)
         new = old * 2
         if mx:
             new = min(new, mx + 2)
-        tbl = np.zeros(new, ENTRY_DTYPE)
-        tbl[: old - 1] = self.tbl[: old - 1]   # the last slot is scratch
-        self.tbl = tbl
-        if len(self.acct):
-            acct = np.zeros(new, ACCT_DTYPE)
-            acct[: old - 1] = self.acct[: old - 1]
-            self.acct = acct
-        if len(self.tstamp):
-            ts = np.zeros(new, np.int64)
-            ts[: old - 1] = self.tstamp[: old - 1]
-            self.tstamp = ts
+        for name in ("tbl", "acct", "tstamp"):
+            arr = getattr(self, name)
+            if len(arr):
+                arr = _grown(arr, new)
+                arr[old - 1] = np.zeros((), arr.dtype)     # the old scratch slot (the last one)
+                setattr(self, name, arr)
 
     def _grow_events(self, cap: int) -> None:
         self.evtbl = np.zeros(cap, ENTRY_DTYPE)
