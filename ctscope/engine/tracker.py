@@ -249,9 +249,9 @@ class Tracker:
         """Visible entries by protocol and state, e.g. {"tcp TIME_WAIT": 812, "udp": 40}."""
         from ..formats.entry import l4_name
 
-        rec = self.tbl[self.live_slots(now)]
+        slots = self.live_slots(now)       # two fields only: a row copy of 1 M entries is 123 MB
         out: dict[str, int] = {}
-        keys = rec["proto"].astype(np.int64) * 256 + rec["state"]
+        keys = self.tbl["proto"][slots].astype(np.int64) * 256 + self.tbl["state"][slots]
         for key, n in zip(*np.unique(keys, return_counts=True)):
             proto, state = int(key) >> 8, int(key) & 0xFF
             name = l4_name(proto) if proto in TRACKED_PROTOS else "unknown"
