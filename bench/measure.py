@@ -4,14 +4,42 @@ Peak RSS comes from ``wait4()`` (the largest process of the tree, as
 ``/usr/bin/time -v`` reports it); ``tree_rss`` is the peak of the summed RSS of the
 whole process tree, sampled every 50 ms with psutil when it is installed (nfstream
 runs several meter processes).
+
+A peer is not forked from this process directly: Linux records the old address
+space's high-water mark in the new program's ``maxrss`` at exec (fs/exec.c
+``exec_mmap`` -> ``setmax_mm_hiwater_rss``), so every child of a bench that had grown
+to 400 MB (tshark's output on the 5 M capture) reported >= 400 MB.  ``_RUNNER``, a
+small Python started first, forks the peer from its own small address space, waits
+for it and reports the peer's own ``ru_maxrss`` on a pipe, like ``/usr/bin/time``.
 """
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+
+# argv: FD CMD...; the peer gets this process's stdio; "maxrss_KiB wall_s" goes to FD
+# (the wall time from fork to reaping, so the runner's own start-up is not counted)
+_RUNNER = """
+import os, signal, sys, time
+fd = int(sys.argv[1])
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+signal.signal(signal.SIGTERM, lambda *a: os.kill(pid, signal.SIGKILL))
+_, status, usage = os.wait4(pid, 0)
+os.write(fd, f"{usage.ru_maxrss} {time.perf_counter() - t0}".encode())
+sys.exit(os.waitstatus_to_exitcode(status) & 255)
+"""
 
 
 @dataclass
@@ -46,8 +74,13 @@ def _sample_tree(pid: int, stop: threading.Event, peak: list) -> None:
 
 
 def run(cmd: list[str], timeout: float, env: dict | None = None) -> Run:
+    r_fd, w_fd = os.pipe()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _RUNNER, str(w_fd), *cmd], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, pass_fds=(w_fd,))
+    finally:
+        os.close(w_fd)
     stop, peak = threading.Event(), [0]
     sampler = threading.Thread(target=_sample_tree, args=(proc.pid, stop, peak), daemon=True)
     sampler.start()
@@ -56,21 +89,22 @@ def run(cmd: list[str], timeout: float, env: dict | None = None) -> Run:
                for s in (proc.stdout, proc.stderr)]
     for r in readers:
         r.start()
-    deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            pid, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.005)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)        # the runner kills the peer and reports
+        proc.wait()
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    with os.fdopen(r_fd, "rb") as fh:
+        reported = fh.read()
     stop.set()
     for r in readers:
         r.join(5)
     texts = {id(s): data.decode(errors="replace") for s, data in out}
-    return Run(wall, usage.ru_maxrss * 1024, peak[0], proc.returncode,
+    try:
+        kib, child_wall = reported.split()
+        maxrss, wall = int(kib) * 1024, float(child_wall)
+    except ValueError:              # the runner died before reporting: keep the outside view
+        maxrss = 0
+    return Run(wall, maxrss, peak[0], proc.returncode,
                texts.get(id(proc.stdout), ""), texts.get(id(proc.stderr), ""))

@@ -106,3 +106,25 @@ def test_report_shows_captures_flows_and_the_streaming_target():
     assert "300 MB + table = 421 MB: **met**" in text
     ct.runs = [_run(20.0, 500 << 20)]
     assert "**NOT met**" in report.page({}, 0.0, 1, {"flows1M": cap}, {"flows1M": [ct]}, None, [peers["ctscope"]])
+
+
+def test_peak_rss_is_the_peers_own_not_the_bench_process():
+    """Linux hands a forked child's maxrss the parent's high-water mark at exec: a bench
+    that grew to 400 MB made every peer report >= 400 MB.  measure.run must not."""
+    import sys
+
+    from bench import measure
+    ballast = bytearray(256 << 20)
+    ballast[::4096] = b"x" * len(ballast[::4096])          # touch: 256 MB resident here
+    small = measure.run(["true"], 30)
+    big = measure.run([sys.executable, "-c", "x = bytearray(128 << 20); x[::4096] = b'x' * len(x[::4096])"], 60)
+    del ballast
+    assert small.rc == 0 and big.rc == 0
+    assert 0 < small.maxrss < 64 << 20
+    assert 128 << 20 < big.maxrss < 256 << 20
+
+
+def test_a_peer_that_runs_too_long_is_stopped():
+    from bench import measure
+    r = measure.run(["sleep", "30"], 0.5)
+    assert r.rc != 0 and r.wall < 10

@@ -21,8 +21,18 @@ from ctscope.errors import InputError
 from ctscope.formats import Entry, Tuple, write_entries
 from ctscope.formats.summary import Summary, _addr
 from ctscope.live import digest as fast
-from ctscope.live.digest import Digest, _slow, detect, digest, digest_chunks
+from ctscope.live.digest import Digest, _scanner, _slow, detect, digest, digest_chunks
 from test_formats_roundtrip import entries
+
+
+@pytest.fixture(autouse=True, params=["scanner", "python"])
+def path(request, monkeypatch):
+    """Every comparison runs twice: compiled scanner first (``scan_table``), and the
+    Python path alone.  Without numba JIT (NUMBA_DISABLE_JIT=1) only the Python path."""
+    if request.param == "scanner" and _scanner() is None:
+        pytest.skip("no compiled scanner (NUMBA_DISABLE_JIT=1)")
+    monkeypatch.setattr(fast, "SCANNER", request.param == "scanner")
+    return request.param
 
 FORMATS = ("proc", "conntrack", "extended")
 
@@ -319,3 +329,105 @@ def test_error_names_the_line():
     with pytest.raises(InputError) as exc:
         digest(("\n".join(lines) + "\n").encode(), name="t.txt")
     assert "t.txt" in str(exc.value) and "7" in str(exc.value)
+
+
+# ---------------------------------------------------------------- the compiled scanner itself
+# (the tests above give the same answers with it on and off; these check that it really
+# reads the tables it should, and gives up -- so the Python path decides -- where a key
+# would no longer be the exact text)
+
+
+def _scan(text: bytes, top: int = 10, fmt: str = "proc"):
+    from ctscope.live.scan_table import scan
+    return scan(text, top, fmt)
+
+
+def _need_scanner(path):
+    if path != "scanner":
+        pytest.skip("compiled scanner only")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("v6", [False, True])
+def test_scanner_reads_every_protocol(path, fmt, v6):
+    _need_scanner(path)
+    lines = list(write_entries(_many(2000, 11, v6), fmt))
+    text = ("\n".join(lines + lines[:50]) + "\n").encode()
+    got = _scan(text, 7, fmt)
+    assert got is not None                  # read, not handed back
+    _same(got, _reference_digest_chunks([text], 7, fmt, False, "t.txt"))
+
+
+def _v6_line(src: str, dst: str = "2001:db8::2", extra: str = "") -> str:
+    return (f"ipv6     10 tcp      6 300 ESTABLISHED src={src} dst={dst} sport=1 dport=443 "
+            f"src={dst} dst={src} sport=443 dport=1 [ASSURED]{extra} mark=0 zone=0 use=2")
+
+
+# canonical texts: the kernel (/proc: %pI6, uncompressed), inet_ntop and ipaddress
+# (compressed, longest zero run first, an IPv4-mapped or -compatible tail dotted)
+CANONICAL = ["::", "::1", "2001:db8::1", "2001:db8:0:1:0:0:0:1".replace(":0:0:0:", "::"),
+             "1::", "1:0:0:1::", "fe80::5efe:10.0.0.1", "::ffff:1.2.3.4", "::ffff:0.0.0.0",
+             "::1.2.3.4", "::0.0.0.1", "::ffff:102:304", "1:2:3:4:5:6:7:8", "2001:db8:0:1:1:1:1:1",
+             "2001:0db8:0000:0000:0000:0000:0000:0001", "0000:0000:0000:0000:0000:0000:0000:0000",
+             "0000:0000:0000:0000:0000:ffff:0102:0304"]
+# not canonical (another text of the same number, or invalid): the scanner gives up
+ODD = ["2001:db8:0:0::1", "2001:DB8::1", "0:0:0:0:0:0:0:1", "2001:db8::0:1",
+       "2001:db8:0::1", "1::2:0:0:0:3", "02001:db8::1", "2001:db8::1::2", ":1::", "1:2:3:4:5:6:7:8:9",
+       "1:2:3:4:5:6:7", "::ffff:1.2.3.04", "::ffff:1.2.3", "1.2.3.4:5::", "10.0.0.01", "10.0.0.256",
+       "2001:db8:::1", "1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "2001:0db8:0000:0000:0000:0000:0000:001"]
+
+
+@pytest.mark.parametrize("top", [1, 3, 20])
+def test_ipv6_text_forms(path, top):
+    """Every canonical form is read; the same number in two texts stays two keys (as text
+    keys do), in the order of first appearance."""
+    lines = []
+    for i, a in enumerate(CANONICAL * 2 + ["2001:db8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"]):
+        lines.append(_v6_line(a, CANONICAL[(i * 7) % len(CANONICAL)]))
+    lines.append(GOOD)
+    text = ("\n".join(lines) + "\n").encode()
+    _check(text, top, False, _cut(text, [len(text) // 3]))
+    if path == "scanner":
+        assert _scan(text, top) is not None
+    got = digest(text, top)
+    texts = set(CANONICAL) | {"10.0.0.1"}
+    assert len(got.summary.top_sources) == min(top, len(texts))       # a key per text
+    assert got.summary.top_sources[0] == ("2001:db8::1", 3)
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_odd_address_gives_up(path, odd):
+    text = ("\n".join([_v6_line("2001:db8::1"), _v6_line(odd), GOOD]) + "\n").encode()
+    _check(text, 10, False)
+    if path == "scanner":
+        assert _scan(text) is None
+        assert _scan(text.replace(odd.encode(), b"2001:db8::7")) is not None
+
+
+@pytest.mark.parametrize("line", [
+    GOOD.replace("dport=80 ", "dport=080 ", 1),                 # same port, another text
+    GOOD.replace("sport=1000 ", "sport=01000 ", 1),
+    GOOD.replace("tcp      6", "tcpxxxxxxxxx 6"),               # name longer than packed
+    GOOD.replace("ESTABLISHED", "ESTABLISHEDESTABLISHED"),
+    GOOD.replace("src=10.0.0.1 dst", "src=10.0.0.1  dst", 1),
+    GOOD.replace("dport=80 ", "dport=80\t", 1),
+    GOOD.replace("dport=80 ", "dport=65536 ", 1),
+    GOOD.replace("tcp      6", "udp      17").replace("sport=1000 dport=80 ", "", 1),
+])
+def test_odd_line_gives_up(path, line):
+    text = ("\n".join([GOOD, line, GOOD.replace("sport=1000", "sport=7")]) + "\n").encode()
+    _check(text, 10, False)
+    if path == "scanner":
+        assert _scan(text) is None
+
+
+@pytest.mark.parametrize("tail", ["", " [UNREPLIED] [UNREPLIED] x", " [HW_OFFLOAD] [OFFLOAD]",
+                                  " xOFFLOAD] [ASSURED][ASSURED]", " [UNREPLIED] [UNREPLIED] [UNREPLIED] "])
+def test_flags_counted_like_bytes_count(path, tail):
+    lines = [GOOD + tail, GOOD.replace("[ASSURED]", "[UNREPLIED]") + tail, GOOD]
+    text = ("\n".join(lines)).encode()
+    _check(text, 10, False)
+    if path == "scanner":
+        got = _scan(text)
+        assert got is not None
+        assert got.summary.flags["unreplied"] == text.count(b" [UNREPLIED] ")

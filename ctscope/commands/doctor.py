@@ -63,6 +63,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    if not args.input and not args.netns:
+        from ..live.tables import start_reading
+        start_reading()          # the table walk (kernel time) runs while the rest loads
+
     import json
 
     from ..errors import InputError

@@ -10,3 +10,11 @@ optional and returns what it could not read and why (``Problem``) instead of rai
 * ``config.scan_config``: sysctl.d, modprobe.d, modules-load.d;
 * ``snapshot.collect``: all of the above; ``netns.read_netns``: the same for a named netns.
 """
+
+import os as _os
+
+from .._numba_cache import refresh as _refresh
+
+_HERE = _os.path.dirname(_os.path.abspath(__file__))
+# scan_table.py is compiled (numba, on-disk cache): drop the cache when the sources change
+_refresh(_HERE, (_os.path.join(_os.path.dirname(_HERE), "jit.py"),))

@@ -82,7 +82,25 @@ def digest(data: bytes, top: int = 10, fmt: str | None = None, keys: bool = Fals
 def digest_chunks(chunks, top: int = 10, fmt: str | None = None, keys: bool = False,
                   name: str = "<table>") -> Digest:
     """``digest`` of a table arriving in pieces (complete lines are parsed as they come;
-    the bytes are kept only for the full parser's error report)."""
+    the bytes are kept only for the full parser's error report).
+
+    /proc and ``conntrack -L`` tables (without ``keys``) go to the compiled scanner
+    (``scan_table``) first; what it does not fully understand comes back here."""
+    if not keys and SCANNER:
+        chunks = list(chunks)
+        f = fmt
+        if f is None:
+            for chunk in chunks:
+                if chunk[:65536].strip() or chunk.strip():
+                    f = detect(chunk)
+                    break
+        if f in FAST:
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            scan = _scanner()
+            d = scan(data, top, f) if scan is not None else None
+            if d is not None:
+                return d
+            chunks = [data]
     import gc
     acc = _Acc(keys)
     pieces: list[bytes] = []
@@ -203,6 +221,27 @@ class _Acc:
         s.top_dports = [(f"{p.decode()}/{d.decode()}", n) for (p, d), n in ports.most_common(top)]
         s.unique = len(self.rows)
         return Digest(s, fmt, top_pairs, s.unique, frozenset(self.keys) if self.keys is not None else None)
+
+
+SCANNER = True          # tests switch the compiled scanner off to test the Python path
+_SCAN: list = []
+
+
+def _scanner():
+    """``scan_table.scan``, or None with NUMBA_DISABLE_JIT=1 (interpreted it would be far
+    slower than the regex) or without numba.  Imported on first use: commands that read
+    no table do not import numba."""
+    if not _SCAN:
+        import os
+        scan = None
+        if os.environ.get("NUMBA_DISABLE_JIT", "0").strip() in ("", "0"):
+            try:
+                from . import scan_table
+                scan = None if scan_table.NO_JIT else scan_table.scan
+            except ImportError:
+                pass
+        _SCAN.append(scan)
+    return _SCAN[0]
 
 
 def _slow(data: bytes, top: int, fmt: str, keys: bool, name: str) -> Digest:

@@ -87,9 +87,13 @@ def read_table(path: str = TABLE_PATH, count: int | None = None, top: int = 10,
     r = TableReading(count=count)
     best = None
     for attempt in range(2):
+        # kernel time, GIL released: overlaps the scanner's load (and, when a command
+        # called start_reading() first, its own imports and the other readers)
+        reader = (_early.pop(path, None) if attempt == 0 else None) or _Read(path)
+        if attempt == 0:
+            _warm()
         try:
-            with open(path, "rb") as fh:        # one read: the cheapest for seq_file (measured)
-                data = fh.read()
+            data = reader.result()
         except OSError as exc:
             r.problems.append(Problem(path, why(exc)))
             return r
@@ -128,6 +132,52 @@ def read_table(path: str = TABLE_PATH, count: int | None = None, top: int = 10,
         if r.reads > 1:
             r.note += f" (read {r.reads} times: the first walk disagreed with the count)"
     return r
+
+
+_early: dict = {}
+
+
+def start_reading(path: str = TABLE_PATH) -> None:
+    """Start reading ``path`` now, in a thread; the next ``read_table(path)`` uses it.
+    The walk of a 262,144-entry table is ~0.4 s of kernel time that can run while the
+    command is still importing and reading the small files."""
+    if path not in _early:
+        _early[path] = _Read(path)
+
+
+class _Read:
+    """``open(path, "rb").read()`` in a thread (one read: the cheapest for seq_file,
+    measured); ``result()`` returns the bytes or raises the OSError."""
+
+    def __init__(self, path: str):
+        import threading
+        self.path, self.data, self.error = path, None, None
+        self.thread = threading.Thread(target=self._run, daemon=True, name="read-table")
+        self.thread.start()
+
+    def _run(self):
+        try:
+            with open(self.path, "rb") as fh:
+                self.data = fh.read()
+        except OSError as exc:
+            self.error = exc
+
+    def result(self) -> bytes:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.data
+
+
+def _warm() -> None:
+    """Import and load the compiled table scanner (numpy, numba, its cache entry)."""
+    from .digest import SCANNER, _scanner
+    if SCANNER and _scanner() is not None:
+        try:
+            from .scan_table import warm
+            warm()
+        except Exception:        # the digest falls back to the Python path by itself
+            pass
 
 
 def _read_int(path: str) -> int | None:
