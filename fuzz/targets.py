@@ -110,6 +110,27 @@ def table_text(data: bytes) -> None:
     summarize(data, top=3)
 
 
+def table_digest(data: bytes) -> None:
+    """The doctor's table digest: the compiled scanner (live/scan_table.py) and the
+    Python path must agree on every input -- same digest, or the same InputError.
+    Run with NUMBA_DISABLE_JIT=0: interpreted, the scanner is never used."""
+    import ctscope.live.digest as dg
+
+    def one(scanner: bool):
+        dg.SCANNER = scanner
+        try:
+            d = dg.digest(data, top=3, name="fuzz.txt")
+            return ("ok", d.fmt, d.unique, d.pairs, d.summary.as_dict())
+        except InputError as exc:
+            _check_where(exc)
+            return ("error", exc.message, exc.where)
+        finally:
+            dg.SCANNER = True
+    fast, slow = one(True), one(False)
+    if fast != slow:
+        raise AssertionError(f"scanner and Python path differ: {fast!r} != {slow!r}")
+
+
 @_expect_input_error
 def table_xml(data: bytes) -> None:
     """conntrack -L -o xml."""
@@ -209,5 +230,5 @@ def scenarios(data: bytes) -> None:
         loader.close()
 
 
-TARGETS = {f.__name__: f for f in (pcap, pcap_gzip, replay, table_text, table_xml, table_json, stats, snapshot,
+TARGETS = {f.__name__: f for f in (pcap, pcap_gzip, replay, table_text, table_digest, table_xml, table_json, stats, snapshot,
                                    rules_nft, rules_iptables, rules_ipset, sysctl, rates, scenarios)}

@@ -22,7 +22,7 @@ from fuzz.targets import TARGETS  # noqa: E402
 # inputs per target: about 4 s each on the 2-core CI VM
 RUNS = {"pcap": 16000, "pcap_gzip": 30000, "replay": 150, "table_text": 60000, "table_xml": 60000, "table_json": 40000,
         "stats": 120000, "snapshot": 16000, "rules_nft": 5000, "rules_iptables": 5000, "rules_ipset": 12000,
-        "sysctl": 80000, "rates": 160000, "scenarios": 8000}
+        "sysctl": 80000, "rates": 160000, "scenarios": 8000, "table_digest": 2000}
 # crashes in files of another owner (ctscope/live/*), reported there: see test_robust_cli.py
 KNOWN_ELSEWHERE = ("live/",)
 
@@ -65,6 +65,17 @@ def test_smoke_fuzz(target, smoke):
     assert r["runs"] >= RUNS[target]
     crashes = [c for c in r["crashes"] if not any(f"@{k}" in c for k in KNOWN_ELSEWHERE)]
     assert crashes == [], f"{target}: {crashes}\n{log[-6000:]}"
+
+
+def test_compiled_table_scanner_agrees_with_the_python_path():
+    """table_digest with the JIT on: the compiled scanner (no bounds checks) against the
+    Python path on mutated tables -- same digest or the same error, never a crash."""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="0", PYTHONPATH=ROOT)
+    prog = SMOKE.format(root=ROOT, runs={"table_digest": 20000})
+    r = subprocess.run([sys.executable, "-c", prog], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.splitlines()[-1])
+    assert res["runs"] >= 20000 and res["crashes"] == [], res
 
 
 def _regressions():
