@@ -342,15 +342,10 @@ def _scan(text: bytes, top: int = 10, fmt: str = "proc"):
     return scan(text, top, fmt)
 
 
-def _need_scanner(path):
-    if path != "scanner":
-        pytest.skip("compiled scanner only")
-
-
+@pytest.mark.parametrize("path", ["scanner"], indirect=True)     # compiled scanner only
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("v6", [False, True])
 def test_scanner_reads_every_protocol(path, fmt, v6):
-    _need_scanner(path)
     lines = list(write_entries(_many(2000, 11, v6), fmt))
     text = ("\n".join(lines + lines[:50]) + "\n").encode()
     got = _scan(text, 7, fmt)

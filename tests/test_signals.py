@@ -233,20 +233,30 @@ def _run_top(tmp_path):
     return p, term
 
 
-def test_top_ctrl_c_key(tmp_path):
-    """Ctrl-C typed on top's terminal (the pty delivers the byte 0x03: textual turns ISIG off)."""
-    p, term = _run_top(tmp_path)
+def ctrl_c_on_terminal(p, term, how: str = "key") -> tuple[float, bytes]:
+    """Ctrl-C to a TUI on ``term`` (``key``: the byte 0x03; ``signal``: SIGINT); waits for
+    the exit, kills it if still running after GRACE + 5 s (the test fails).
+    Returns (seconds to exit, everything the terminal received)."""
     t0 = time.monotonic()
-    os.write(term.master, b"\x03")
+    if how == "key":
+        os.write(term.master, b"\x03")
+    else:
+        p.send_signal(signal.SIGINT)
     try:
         p.wait(GRACE + 5)
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
         term.close(check=False)
-        pytest.fail("top still running 6 s after Ctrl-C")
+        pytest.fail(f"still running {GRACE + 5:.0f} s after Ctrl-C ({how})")
     took = time.monotonic() - t0
-    got = term.close()
+    return took, term.close()
+
+
+def test_top_ctrl_c_key(tmp_path):
+    """Ctrl-C typed on top's terminal (the pty delivers the byte 0x03: textual turns ISIG off)."""
+    p, term = _run_top(tmp_path)
+    took, got = ctrl_c_on_terminal(p, term, "key")
     assert took <= GRACE, f"top exited {took:.2f} s after Ctrl-C"
     assert b"Traceback" not in got
     assert p.returncode == 130 and b"ctscope top: interrupted" in got, (p.returncode, got[-300:])

@@ -4,9 +4,7 @@ The end-to-end runs on a terminal are in tests/test_signals.py."""
 from __future__ import annotations
 
 import asyncio
-import os
 import pty
-import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +14,7 @@ import pytest
 
 from ctscope.live.sampler import Sample
 from ctscope.tui.top import TopApp
-from test_signals import GRACE, ROOT, _env, _Terminal
+from test_signals import GRACE, ROOT, _env, _Terminal, ctrl_c_on_terminal
 
 
 class Quick:
@@ -74,20 +72,7 @@ def test_reading_under_way_does_not_delay_exit(how, tmp_path):
             time.sleep(0.05)
         assert mark.exists(), bytes(term.got[-500:])
         time.sleep(0.3)
-        t0 = time.monotonic()
-        if how == "key":
-            os.write(master, b"\x03")
-        else:
-            p.send_signal(signal.SIGINT)
-        try:
-            p.wait(GRACE + 5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            term.close(check=False)
-            pytest.fail("still running 6 s after Ctrl-C")
-        took = time.monotonic() - t0
-        got = term.close()
+        took, got = ctrl_c_on_terminal(p, term, how)
         assert took <= GRACE, f"exited {took:.2f} s after Ctrl-C, a reading under way"
         assert p.returncode == 130 and b"Traceback" not in got, (p.returncode, got[-500:])
     finally:

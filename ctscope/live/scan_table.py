@@ -236,9 +236,7 @@ def _v6(buf, p, end, g, tmp):
     dotted = False
     if end - p >= 2 and buf[p] == 58 and buf[p + 1] == 58:
         gap = 0
-        q = p + 2
-        if q == end:
-            pass
+        q = p + 2            # "::" alone: no parts follow, all eight groups are zero
     elif end > p and buf[p] == 58:
         return False, np.uint64(0), np.uint64(0), 0
     while q < end:
