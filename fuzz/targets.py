@@ -129,6 +129,29 @@ def table_digest(data: bytes) -> None:
     fast, slow = one(True), one(False)
     if fast != slow:
         raise AssertionError(f"scanner and Python path differ: {fast!r} != {slow!r}")
+    _streamed(data)
+
+
+def _streamed(data: bytes) -> None:
+    """The live reader's way (``Scanner`` fed pieces cut after a newline) must give the
+    whole-text scan's digest, or give up where the whole-text scan does."""
+    import numpy as np
+
+    from ctscope.live import scan_table as stt
+    if stt.kernel() is None or not data:
+        return
+    whole = stt.scan(data, 3, "proc")
+    cut = data.find(b"\n", len(data) // 2) + 1 or len(data)
+    s = stt.Scanner(data.count(b"\n") + 1)
+    for piece in (data[:cut], data[cut:]):
+        s.feed(stt.readonly(piece, np.uint8), stt.readonly(piece, np.uint64, len(piece) // 8))
+    fed = s.digest(3, "proc")
+    if whole is None or fed is None:
+        if (whole is None) != (fed is None):
+            raise AssertionError(f"streamed scan gave {fed!r}, whole scan {whole!r}")
+        return
+    if (fed.unique, fed.pairs, fed.summary.as_dict()) != (whole.unique, whole.pairs, whole.summary.as_dict()):
+        raise AssertionError("streamed and whole scans differ")
 
 
 @_expect_input_error

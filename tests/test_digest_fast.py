@@ -25,13 +25,18 @@ from ctscope.live.digest import Digest, _scanner, _slow, detect, digest, digest_
 from test_formats_roundtrip import entries
 
 
-@pytest.fixture(autouse=True, params=["scanner", "python"])
+@pytest.fixture(autouse=True, params=["scanner", "jit", "python"])
 def path(request, monkeypatch):
-    """Every comparison runs twice: compiled scanner first (``scan_table``), and the
-    Python path alone.  Without numba JIT (NUMBA_DISABLE_JIT=1) only the Python path."""
-    if request.param == "scanner" and _scanner() is None:
+    """Every comparison runs three times: the compiled scanner as commands load it (the
+    ahead-of-time copy, ``ctscope.aot``, where it can be built), the same kernel under
+    numba's JIT, and the Python path alone.  Without numba JIT (NUMBA_DISABLE_JIT=1)
+    only the Python path."""
+    if request.param != "python" and _scanner() is None:
         pytest.skip("no compiled scanner (NUMBA_DISABLE_JIT=1)")
-    monkeypatch.setattr(fast, "SCANNER", request.param == "scanner")
+    if request.param == "jit":
+        from ctscope.live import scan_kernel, scan_table
+        monkeypatch.setattr(scan_table, "_KERNEL", [scan_kernel._scan])
+    monkeypatch.setattr(fast, "SCANNER", request.param != "python")
     return request.param
 
 FORMATS = ("proc", "conntrack", "extended")
@@ -342,7 +347,7 @@ def _scan(text: bytes, top: int = 10, fmt: str = "proc"):
     return scan(text, top, fmt)
 
 
-@pytest.mark.parametrize("path", ["scanner"], indirect=True)     # compiled scanner only
+@pytest.mark.parametrize("path", ["scanner", "jit"], indirect=True)     # compiled scanner only
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("v6", [False, True])
 def test_scanner_reads_every_protocol(path, fmt, v6):

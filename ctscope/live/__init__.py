@@ -16,5 +16,6 @@ import os as _os
 from .._numba_cache import refresh as _refresh
 
 _HERE = _os.path.dirname(_os.path.abspath(__file__))
-# scan_table.py is compiled (numba, on-disk cache): drop the cache when the sources change
+# scan_kernel.py is compiled (numba, on-disk cache): drop the cache when the sources change
+# (its ahead-of-time copy is named by a hash of its sources: ctscope.aot)
 _refresh(_HERE, (_os.path.join(_os.path.dirname(_HERE), "jit.py"),))

@@ -228,19 +228,15 @@ _SCAN: list = []
 
 
 def _scanner():
-    """``scan_table.scan``, or None with NUMBA_DISABLE_JIT=1 (interpreted it would be far
-    slower than the regex) or without numba.  Imported on first use: commands that read
-    no table do not import numba."""
+    """``scan_table.scan``, or None without a compiled kernel (NUMBA_DISABLE_JIT=1:
+    interpreted it would be far slower than the regex; no numba).  Imported on first
+    use: commands that read no table do not import numpy."""
     if not _SCAN:
-        import os
-        scan = None
-        if os.environ.get("NUMBA_DISABLE_JIT", "0").strip() in ("", "0"):
-            try:
-                from . import scan_table
-                scan = None if scan_table.NO_JIT else scan_table.scan
-            except ImportError:
-                pass
-        _SCAN.append(scan)
+        try:
+            from . import scan_table
+            _SCAN.append(scan_table.scan if scan_table.kernel() is not None else None)
+        except ImportError:         # numpy missing or unreadable (seen: a root-only install run as nobody)
+            _SCAN.append(None)
     return _SCAN[0]
 
 
