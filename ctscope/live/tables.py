@@ -84,15 +84,28 @@ def read_table(path: str = TABLE_PATH, count: int | None = None, top: int = 10,
 
     The walk is not atomic: on a busy host it can skip or repeat lines.  If the unique
     entries and ``count`` disagree badly, the table is read once more (and ``count``
-    re-read from ``count_path``) and the closer reading is kept; ``note`` says so."""
+    re-read from ``count_path``) and the closer reading is kept; ``note`` says so.
+
+    First try (no ``keep_text``, ``count`` known, compiled scanner): the table is
+    scanned as the walk produces it, through a 4-MiB buffer (``_Read.scan``) -- never held
+    whole.  Anything that needs the text (a line the scanner does not take, repeated
+    lines to tell apart by zone, a reading to compare with another) reads it again whole."""
     r = TableReading(count=count)
     best = None
+    reader = _early.pop(path, None)
+    if reader is None:
+        reader = _Read(path)          # the walk (kernel time, another process) runs while we load
+    if reader.error is None:
+        _warm()
+    if not keep_text and count is not None and reader.error is None:
+        d = reader.scan(top, count)
+        if d is not None and d.unique == d.summary.total and not disagrees(count, d.unique):
+            r.reads = 1
+            return _finish(r, None, d, d.unique, count)
+        reader = _Read(path)          # read again, whole
     for attempt in range(2):
-        # kernel time, GIL released: overlaps the scanner's load (and, when a command
-        # called start_reading() first, its own imports and the other readers)
-        reader = (_early.pop(path, None) if attempt == 0 else None) or _Read(path)
-        if attempt == 0:
-            _warm()
+        if attempt:
+            reader = _Read(path)
         try:
             data = reader.result()
         except OSError as exc:
@@ -117,10 +130,15 @@ def read_table(path: str = TABLE_PATH, count: int | None = None, top: int = 10,
             continue
         break
     data, d, unique = best
+    return _finish(r, data if keep_text else None, d, unique, count)
+
+
+def _finish(r: TableReading, text: bytes | None, d: Digest, unique: int,
+            count: int | None) -> TableReading:
     r.digest, r.summary = d, d.summary
     r.lines, r.unique = d.summary.total, unique
     r.duplicates = r.lines - r.unique
-    r.text = data if keep_text else None
+    r.text = text
     if count is not None:
         diff = count - r.unique
         if diff > 0:
@@ -139,68 +157,131 @@ _early: dict = {}
 
 
 def start_reading(path: str = TABLE_PATH) -> None:
-    """Start reading ``path`` now, in a thread; the next ``read_table(path)`` uses it.
-    The walk of a 262,144-entry table is ~0.4 s of kernel time that can run while the
-    command is still importing and reading the small files."""
+    """Start the walk of ``path`` now; the next ``read_table(path)`` uses it.  The walk
+    of a 262,144-entry table is ~0.35 s of kernel time that can run while the command
+    is still importing."""
     if path not in _early:
         _early[path] = _Read(path)
 
 
+_PIECE = 4 << 20        # the scan buffer
+_FEED = 512 << 10       # bytes gathered before each call of the scanner
+_SO_SNDBUFFORCE = 32    # include/uapi/asm-generic/socket.h
+
+
 class _Read:
-    """The bytes of ``path``, read while the caller goes on; ``result()`` returns them or
-    raises the OSError.
+    """One walk of ``path``: ``scan()`` digests it as it comes, ``result()`` returns its
+    bytes (either, once).
 
     The file is opened here (so errors and the network namespace are this process's)
-    and copied by a ``cat`` child into an unlinked file in /dev/shm.  Not a thread: a
-    /proc seq_file returns one page per read() (12,000 reads for 262,144 entries), and
-    a Python thread needs the GIL back after each one -- with the main thread busy
-    importing, a 0.35-s walk took 1.4 s (measured).  Without ``cat`` or /dev/shm it
-    falls back to that thread."""
+    and copied by a ``dd`` child into a socket: a /proc seq_file returns one page per
+    read() (12,000 reads for 262,144 entries), ~0.35 s of kernel time that runs on
+    another CPU while this process imports and scans.  Measured on these VMs:
+
+    * not a Python thread: it needs the GIL back after every read (a 0.35-s walk took
+      1.4 s while the main thread imported);
+    * not a file in /dev/shm, nor the whole table in memory: 47 MB of new pages cost
+      0.2-0.4 s more -- the scan reads it through one reused 4-MiB buffer;
+    * a socket, not a pipe: its send buffer (16 MiB as root, SO_SNDBUFFORCE) keeps the
+      walk going while this process is still importing, where a 1-MiB pipe stalled it,
+      and SO_RCVLOWAT makes each read return a scanner's worth (512 KiB, ``dd`` writes
+      256 KiB blocks) instead of thousands of page-sized reads.
+
+    Without ``dd`` or sockets, the file itself is read."""
 
     def __init__(self, path: str):
+        import socket
         import subprocess
-        import tempfile
-        self.path, self.data, self.error, self.proc, self.thread = path, None, None, None, None
+        self.path, self.error, self.proc, self.fd = path, None, None, -1
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             self.error = exc
             return
         try:
-            self.out = tempfile.TemporaryFile(dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-            self.proc = subprocess.Popen(["cat"], stdin=fd, stdout=self.out, stderr=subprocess.DEVNULL)
+            rsock, wsock = socket.socketpair()
         except OSError:
-            import threading
-            self.thread = threading.Thread(target=self._run, daemon=True, name="read-table")
-            self.thread.start()
-        finally:
-            os.close(fd)
-
-    def _run(self):
+            self.fd = fd
+            return
         try:
-            with open(self.path, "rb") as fh:
-                self.data = fh.read()
-        except OSError as exc:
-            self.error = exc
+            wsock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, 16 << 20)      # root only
+        except OSError:
+            pass
+        try:
+            rsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, _FEED)
+        except OSError:
+            pass
+        try:
+            self.proc = subprocess.Popen(["dd", "ibs=64K", "obs=256K", "status=none"], stdin=fd,
+                                         stdout=wsock.fileno(), stderr=subprocess.DEVNULL)
+        except OSError:
+            rsock.close()
+            self.fd = fd
+        else:
+            os.close(fd)
+            self.fd = rsock.detach()
+        finally:
+            wsock.close()
 
-    def result(self) -> bytes:
-        if self.proc is not None:
-            rc = self.proc.wait()
-            with self.out:
-                if rc != 0:            # an I/O error mid-walk: read it here, with its errno
-                    self._run()
-                else:
-                    self.out.seek(0)
-                    self.data = self.out.read()
-        elif self.thread is not None:
-            self.thread.join()
+    def _open(self):
         if self.error is not None:
             raise self.error
-        return self.data
+        fd, self.fd = self.fd, -1
+        return open(fd, "rb", buffering=0)
+
+    def _done(self, complete: bool) -> bool:
+        """Reap ``dd``; True if it copied the whole file (else it is stopped)."""
+        if self.proc is None:
+            return complete
+        if not complete and self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait() == 0 and complete
+
+    def result(self) -> bytes:
+        with self._open() as fh:
+            data = fh.readall()
+        if not self._done(True):       # an I/O error mid-walk: read it here, with its errno
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+        return data
+
+    def scan(self, top: int, count: int):
+        """``Digest`` of the walk scanned as it comes, or None (no compiled scanner, a
+        line it does not take, more lines than ``count`` allows for, an I/O error)."""
+        from .digest import SCANNER, _scanner
+        if not SCANNER or _scanner() is None or self.error is not None:
+            return None
+        import numpy as np
+
+        from .scan_table import Scanner, readonly
+        scanner = Scanner(count + count // 4 + 4096)      # room for the table growing meanwhile
+        buf = bytearray(_PIECE)
+        data, words = readonly(buf, np.uint8), readonly(buf, np.uint64)
+        view = memoryview(buf)
+        filled, ok = 0, True
+        with self._open() as fh:
+            while ok:
+                n = fh.readinto(view[filled:])
+                filled += n
+                if not n:                       # the end: the last line may lack its newline
+                    ok = scanner.feed(data[:filled], words[:filled // 8])
+                    break
+                if filled < _FEED:
+                    continue
+                cut = buf.rfind(b"\n", 0, filled) + 1
+                if cut == 0:
+                    ok = filled < _PIECE        # a 4-MiB line is not a table line
+                    continue
+                ok = scanner.feed(data[:cut], words[:cut // 8])
+                buf[:filled - cut] = view[cut:filled]
+                filled -= cut
+        del data, words, view
+        return scanner.digest(top, "proc") if self._done(ok) else None
 
 
 def _warm() -> None:
-    """Import and load the compiled table scanner (numpy, numba, its cache entry)."""
+    """Import and load the compiled table scanner (numpy and the ahead-of-time copy, or
+    numba and its cache entry)."""
     from .digest import SCANNER, _scanner
     if SCANNER and _scanner() is not None:
         try:
