@@ -101,7 +101,7 @@ def summarise_vs_conntrack(repeat: int = 5) -> list[str]:
         runs: dict = {label: [] for label, _ in cases}
         for i in range(repeat + 1):
             for label, cmd in cases:
-                r = measure.run(cmd, 300.0, suite.env())
+                r = measure.run(cmd, 300.0, suite.env(), discard_stdout=True)     # `> /dev/null`, all alike
                 if r.rc != 0:
                     raise RuntimeError(f"{label}: {r.err.strip()[-200:]}")
                 if i:

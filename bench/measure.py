@@ -73,11 +73,14 @@ def _sample_tree(pid: int, stop: threading.Event, peak: list) -> None:
         stop.wait(0.05)
 
 
-def run(cmd: list[str], timeout: float, env: dict | None = None) -> Run:
+def run(cmd: list[str], timeout: float, env: dict | None = None, discard_stdout: bool = False) -> Run:
+    """``discard_stdout``: the peer writes to /dev/null (``cmd > /dev/null``) instead of a
+    pipe this process drains -- for peers whose output is the table itself."""
     r_fd, w_fd = os.pipe()
     start = time.perf_counter()
     try:
-        proc = subprocess.Popen([sys.executable, "-S", "-c", _RUNNER, str(w_fd), *cmd], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _RUNNER, str(w_fd), *cmd],
+                                stdout=subprocess.DEVNULL if discard_stdout else subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, pass_fds=(w_fd,))
     finally:
         os.close(w_fd)
@@ -86,7 +89,7 @@ def run(cmd: list[str], timeout: float, env: dict | None = None) -> Run:
     sampler.start()
     out: list = []
     readers = [threading.Thread(target=lambda s=s: out.append((s, s.read())), daemon=True)
-               for s in (proc.stdout, proc.stderr)]
+               for s in (proc.stdout, proc.stderr) if s is not None]
     for r in readers:
         r.start()
     try:

@@ -66,6 +66,16 @@ def _skip_scipy() -> None:
         sys.modules["scipy"] = None  # type: ignore[assignment]  # import scipy -> ImportError
 
 
+def _early_start(argv: list[str]) -> None:
+    """Work a command can start before its arguments are even parsed: ``doctor`` on
+    the live table starts the kernel's walk of it (~0.35 s of kernel time at 262,144
+    entries, on another CPU) before the parser is built (measured: ~25 ms sooner)."""
+    if argv[:1] == ["doctor"] and not any(   # prefixes: argparse takes "--inp" for "--input"
+            a.startswith(("--i", "--n", "-h", "--h")) for a in argv[1:]):
+        from .live.tables import start_reading
+        start_reading()
+
+
 def console_main() -> int:
     """The ``ctscope`` executable (and ``python -m ctscope``)."""
     _skip_scipy()
@@ -73,6 +83,7 @@ def console_main() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _early_start(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -85,3 +85,18 @@ def test_snapshot_file_of_this_host_reads_back(capsys, tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".ctscope-")]      # no temporary left
     rep = json.loads(run(capsys, "doctor", "--input", str(f), "--json")[1])
     assert rep["max"] == snap["sysctl"]["values"]["nf_conntrack_max"]
+
+
+@pytest.mark.parametrize("argv, starts", [
+    (["doctor"], True), (["doctor", "--churn", "0", "--json"], True),
+    (["doctor", "--input", "t.txt"], False), (["doctor", "--inp=t.txt"], False),
+    (["doctor", "--netns", "x"], False), (["doctor", "-h"], False), (["list"], False)])
+def test_live_doctor_starts_the_walk_before_parsing(monkeypatch, argv, starts):
+    """Only a live ``doctor`` starts the kernel's walk of the table early (any prefix of
+    --input/--netns/--help, as argparse accepts, rules it out)."""
+    import ctscope.cli as cli
+    import ctscope.live.tables as tables
+    calls = []
+    monkeypatch.setattr(tables, "start_reading", lambda *a: calls.append(a))
+    cli._early_start(argv)
+    assert bool(calls) == starts
