@@ -21,8 +21,9 @@ Lifecycle of a copy (``load``):
   build it once, to a temporary name then renamed (never half-written);
 * a failed build leaves ``NAME.failed`` with the reason (``last_error``): later loads go
   straight to the JIT instead of paying for the attempt again, until the sources change;
-* copies live beside numba's cache, in the kernel package's ``__pycache__``, or in
-  ``CTSCOPE_AOT_DIR``.  A directory we cannot write is never built into.
+* copies live beside numba's cache, in the kernel package's ``__pycache__``, else in
+  the user's cache directory, or in ``CTSCOPE_AOT_DIR``; code is loaded only from
+  places owned by this user or root and writable by no one else.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class Kernel:
 
 
 _ERRORS: dict[Kernel, str] = {}
+_UNWRITABLE = " (no copy can be built there)"
 
 
 def last_error(kernel: Kernel) -> str | None:
@@ -57,12 +59,26 @@ def last_error(kernel: Kernel) -> str | None:
     return _ERRORS.get(kernel)
 
 
-def directory(kernel: Kernel) -> str:
+def directories(kernel: Kernel) -> list[str]:
+    """Where copies live, first choice first: ``CTSCOPE_AOT_DIR`` alone if set; else the
+    kernel package's ``__pycache__`` (beside numba's cache), then the user's cache
+    (``$XDG_CACHE_HOME/ctscope/aot``) for installs this user cannot write to."""
     env = os.environ.get("CTSCOPE_AOT_DIR")
     if env:
-        return env
+        return [env]
     rel = kernel.module.split(".")[1:-1]          # ctscope.live.scan_kernel -> live
-    return os.path.join(_PKG, *rel, "__pycache__")
+    user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return [os.path.join(_PKG, *rel, "__pycache__"), os.path.join(user, "ctscope", "aot")]
+
+
+def _trusted(path: str) -> bool:
+    """Code is loaded only from what this user or root owns and no one else can write
+    (``sudo -E ctscope doctor`` must not load a .so another user planted in $HOME)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_uid in (0, os.geteuid()) and not st.st_mode & 0o022
 
 
 def name(kernel: Kernel) -> str:
@@ -84,12 +100,23 @@ def load(kernel: Kernel):
         mod = name(kernel)
     except OSError as exc:
         return _fail(kernel, f"cannot read its sources: {exc}")
-    where = directory(kernel)
-    path = os.path.join(where, mod + sysconfig.get_config_var("EXT_SUFFIX"))
-    if not os.path.exists(path):
-        why = _failed(where, mod) or _build(kernel, where, mod, path)
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    places = directories(kernel)
+    found = [d for d in places if os.path.exists(os.path.join(d, mod + suffix))]
+    if found:
+        where = found[0]
+    else:
+        why = None
+        for where in places:         # the first place it can be built in
+            why = _failed(where, mod) or _build(kernel, where, mod, os.path.join(where, mod + suffix))
+            if why is None or not why.endswith(_UNWRITABLE):
+                break
         if why:
             return _fail(kernel, why)
+    path = os.path.join(where, mod + suffix)
+    if not (_trusted(where) and _trusted(path)):
+        return _fail(kernel, f"{path} or its directory is writable by others or owned by "
+                             "another user: not loaded")
     try:
         spec = importlib.util.spec_from_file_location(mod, path)
         module = importlib.util.module_from_spec(spec)
@@ -127,11 +154,11 @@ def _build(kernel: Kernel, where: str, mod: str, path: str) -> str | None:
     import glob
     import subprocess
     try:
-        os.makedirs(where, exist_ok=True)
+        os.makedirs(where, mode=0o755, exist_ok=True)
     except OSError as exc:
-        return f"cannot create {where}: {exc.strerror}"
+        return f"cannot create {where}: {exc.strerror}{_UNWRITABLE}"
     if not os.access(where, os.W_OK | os.X_OK):
-        return f"{where} is not writable"
+        return f"{where} is not writable{_UNWRITABLE}"
     with open(os.path.join(where, kernel.stem + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)          # a concurrent first run builds it once
         if os.path.exists(path):

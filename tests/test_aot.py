@@ -97,3 +97,28 @@ def test_build_replaces_stale_copies(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == sorted([aot.name(scan_table.KERNEL) + suffix,
                                                    scan_table.KERNEL.stem + ".lock"])
     assert _digest(run) == _digest(scan_kernel._scan)
+
+
+def test_unwritable_install_builds_in_the_user_cache(tmp_path, monkeypatch):
+    """The first place cannot be written to: the build goes to the next (here it fails
+    on purpose, fast, and the failure is remembered there)."""
+    ro, user = tmp_path / "pkg", tmp_path / "user"
+    ro.mkdir()
+    bad = aot.Kernel("ctscope.live.scan_kernel", "_scan", "no_such_signature", scan_table.KERNEL.sources)
+    monkeypatch.setattr(aot, "directories", lambda k: [str(ro), str(user)])
+    real = os.access
+    monkeypatch.setattr(aot.os, "access", lambda p, m: p != str(ro) and real(p, m))
+    assert aot.load(bad) is None and "build failed" in aot.last_error(bad)
+    assert not os.listdir(ro)
+    assert sorted(os.listdir(user)) == sorted([bad.stem + ".lock", aot.name(bad) + ".failed"])
+
+
+def test_copy_others_can_write_is_not_loaded(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    planted = shared / (aot.name(scan_table.KERNEL) + sysconfig.get_config_var("EXT_SUFFIX"))
+    planted.write_bytes(b"not a shared object")
+    monkeypatch.setenv("CTSCOPE_AOT_DIR", str(shared))
+    assert aot.load(scan_table.KERNEL) is None
+    assert "writable by others" in aot.last_error(scan_table.KERNEL)
