@@ -23,8 +23,6 @@ from fuzz.targets import TARGETS  # noqa: E402
 RUNS = {"pcap": 16000, "pcap_gzip": 30000, "replay": 150, "table_text": 60000, "table_xml": 60000, "table_json": 40000,
         "stats": 120000, "snapshot": 16000, "rules_nft": 5000, "rules_iptables": 5000, "rules_ipset": 12000,
         "sysctl": 80000, "rates": 160000, "scenarios": 8000, "table_digest": 2000}
-# crashes in files of another owner (ctscope/live/*), reported there: see test_robust_cli.py
-KNOWN_ELSEWHERE = ("live/",)
 
 SMOKE = """
 import json, sys
@@ -63,8 +61,7 @@ def test_smoke_fuzz(target, smoke):
     assert target in results, log[-3000:]
     r = results[target]
     assert r["runs"] >= RUNS[target]
-    crashes = [c for c in r["crashes"] if not any(f"@{k}" in c for k in KNOWN_ELSEWHERE)]
-    assert crashes == [], f"{target}: {crashes}\n{log[-6000:]}"
+    assert r["crashes"] == [], f"{target}: {r['crashes']}\n{log[-6000:]}"
 
 
 def test_compiled_table_scanner_agrees_with_the_python_path():
@@ -83,11 +80,7 @@ def _regressions():
     out = []
     for target in sorted(os.listdir(base)):
         for f in sorted(os.listdir(os.path.join(base, target))):
-            marks = []
-            if target == "snapshot":
-                marks = [pytest.mark.xfail(strict=True, reason="ctscope/live/doctor.py, kmsg.py: wrong-typed "
-                                                               "snapshot parts crash (see test_robust_cli.py)")]
-            out.append(pytest.param(target, os.path.join(base, target, f), id=f"{target}/{f}", marks=marks))
+            out.append(pytest.param(target, os.path.join(base, target, f), id=f"{target}/{f}"))
     return out
 
 

@@ -223,7 +223,7 @@ def test_good_replay_writes_every_output(indir, tmp_path):
     assert sorted(os.listdir(work)) == sorted(OUTS[1::2])
 
 
-# --- crashes the fuzzer found in files this engineer does not own (live/*) ----------------
+# --- snapshots with wrong-typed parts the fuzzer found (live/snapshot_schema.py) ----------
 _LIVE_CRASHES = sorted(os.listdir(os.path.join(REGRESSIONS, "snapshot"))) if os.path.isdir(
     os.path.join(REGRESSIONS, "snapshot")) else []
 
@@ -235,3 +235,4 @@ def test_doctor_wrong_typed_snapshot(crash, tmp_path):
     assert "Traceback" not in r.stderr
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.splitlines()) == 1 and crash in r.stderr
+    assert "not a valid ctscope snapshot: " in r.stderr        # named by the schema check

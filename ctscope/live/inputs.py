@@ -10,6 +10,7 @@ import os
 from ..errors import InputError
 from .digest import digest
 from .snapshot import KIND
+from .snapshot_schema import check
 
 
 def read_bytes(path: str) -> bytes:
@@ -35,6 +36,7 @@ def load_snapshot(data: bytes, path: str) -> dict:
         raise InputError(f"not a ctscope snapshot (bad JSON: {str(exc)[:80]})", path) from None
     if not isinstance(snap, dict) or snap.get("kind") != KIND:
         raise InputError("not a ctscope snapshot file", path)
+    check(snap, path)                   # each part's shape: one line naming a bad field
     snap["source"] = f"snapshot {path}"
     return snap
 
