@@ -16,7 +16,7 @@ Lifecycle of a copy (``load``):
 * its name carries a hash of the kernel's sources and of the numpy version, so an edit
   or an upgrade makes a new copy (older copies of the kernel are deleted then); the
   interpreter's ABI is in the file suffix;
-* it is built once, on first use, by a child process (``python -m ctscope.aot``: ~6 s,
+* it is built once, on first use, by a child process (``python -m ctscope.aot``: ~15 s,
   compiler output kept off the terminal), under a file lock so concurrent first runs
   build it once, to a temporary name then renamed (never half-written);
 * a failed build leaves ``NAME.failed`` with the reason (``last_error``): later loads go
@@ -35,7 +35,7 @@ import sysconfig
 from dataclasses import dataclass
 
 _PKG = os.path.dirname(os.path.abspath(__file__))
-BUILD_TIMEOUT = 900.0          # s; a cold pycc build takes ~6 s here
+BUILD_TIMEOUT = 900.0          # s; a build of the table scanner takes ~15 s here
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def _build(kernel: Kernel, where: str, mod: str, path: str) -> str | None:
             return why
         if sys.stderr is not None and sys.stderr.isatty():
             print(f"ctscope: compiling {kernel.function.strip('_')} ahead of time, once "
-                  "(~10 s) ...", file=sys.stderr, flush=True)
+                  "(~15 s) ...", file=sys.stderr, flush=True)
         try:
             res = subprocess.run([sys.executable, "-m", "ctscope.aot", kernel.module, kernel.function,
                                   kernel.signature, where, mod], capture_output=True, text=True,

@@ -11,7 +11,9 @@ appearance" (``Counter.most_common``) is a stable sort of the counts by id.
 Exactness: the Python path groups by the *text* of an address; here an address is a
 number plus the form it was written in (IPv4; IPv6 compressed hex, full hex, or with a
 dotted IPv4 tail), and a text is accepted only if it is exactly the canonical text of
-that number in that form -- so equal keys are equal texts.  A dport or port-like number
+that number in that form -- so equal keys are equal texts, and the text shown
+(``summary._addr``: Python's form of the address) is rebuilt from the number.  The l4
+and state names are rebuilt from their packed 6-bit codes.  A dport or port-like number
 with a leading zero, anything longer than the fields allow, an empty line, a line shape
 ``_ROW`` would read differently, or a value the Python path would reject (TCP without
 ports, dport > 65535, an invalid address) makes ``scan`` give up (``None``): the caller

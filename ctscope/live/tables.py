@@ -1,6 +1,7 @@
 """Read ``/proc/net/stat/nf_conntrack`` and ``/proc/net/nf_conntrack`` -- read only.
 
-The table is summarised with the fast path of ``ctscope.formats.summary``; duplicate
+The table is summarised by the compiled scanner while the kernel walks it
+(``_Read.scan``), else from its whole text (``digest``); duplicate
 lines (a dump restarted while the hash was resized prints an entry twice) are counted
 by the ORIGINAL tuple and zone, and the unique count is compared with
 ``nf_conntrack_count`` (which also counts unconfirmed entries and expired ones the GC
