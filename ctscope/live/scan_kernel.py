@@ -62,6 +62,20 @@ def _digits(buf, p, end):
 
 
 @hot
+def _hexkey(buf, q, end):
+    """A GRE key's hex digits at q (after "0x") -> (value, end of the digits); value -1
+    unless 1-8 digits without a leading zero (the kernel prints them with %x)."""
+    r = q
+    v = np.int64(0)
+    while r < end and _HEX[buf[r]] != 255:
+        v = v * 16 + _HEX[buf[r]]
+        r += 1
+    if r == q or r - q > 8 or (buf[q] == 48 and r - q > 1):
+        return np.int64(-1), r
+    return v, r
+
+
+@hot
 def _any_digits(buf, p, end):
     """End of a run of >= 1 digits at p (p if none)."""
     q = p
@@ -518,22 +532,12 @@ def _scan(mode, buf, words, lits, slots, keys, counts, l4keys, stkeys, l4cnt, l4
                 return
             kind = 2
         elif _lit(buf, p, eol, lits, L_SRCKEY):
-            q = p + lits[L_SRCKEY, 0]
-            a = 0
-            r = q
-            while r < eol and _HEX[buf[r]] != 255:
-                a = a * 16 + _HEX[buf[r]]
-                r += 1
-            if r == q or r - q > 8 or (buf[q] == 48 and r - q > 1) or not _lit(buf, r, eol, lits, L_DSTKEY):
+            a, r = _hexkey(buf, p + lits[L_SRCKEY, 0], eol)
+            if a < 0 or not _lit(buf, r, eol, lits, L_DSTKEY):
                 info[I_STATUS] = GIVE_UP
                 return
-            q = r + lits[L_DSTKEY, 0]
-            b = 0
-            r = q
-            while r < eol and _HEX[buf[r]] != 255:
-                b = b * 16 + _HEX[buf[r]]
-                r += 1
-            if r == q or r - q > 8 or (buf[q] == 48 and r - q > 1) or r >= eol or buf[r] != 32:
+            b, r = _hexkey(buf, r + lits[L_DSTKEY, 0], eol)
+            if b < 0 or r >= eol or buf[r] != 32:
                 info[I_STATUS] = GIVE_UP
                 return
             kind = 3
