@@ -27,6 +27,7 @@ Lifecycle of a copy (``load``):
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -141,11 +142,9 @@ def _failed(where: str, mod: str) -> str | None:
 
 
 def _mark_failed(where: str, mod: str, why: str) -> None:
-    try:
+    with contextlib.suppress(OSError):      # unwritable: the next run tries (and fails) again
         with open(os.path.join(where, mod + ".failed"), "w") as fh:
             fh.write(why + "\n")
-    except OSError:
-        pass
 
 
 def _build(kernel: Kernel, where: str, mod: str, path: str) -> str | None:
@@ -184,10 +183,8 @@ def _build(kernel: Kernel, where: str, mod: str, path: str) -> str | None:
             return why
         for old in glob.glob(os.path.join(where, kernel.stem + "_*")):
             if not os.path.basename(old).startswith(mod):
-                try:
+                with contextlib.suppress(OSError):      # a stale copy left behind costs disk only
                     os.remove(old)
-                except OSError:
-                    pass
     return None
 
 

@@ -9,6 +9,7 @@ has not reaped yet, kernel-conntrack.md §3.1).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 
@@ -204,14 +205,12 @@ class _Read:
         except OSError:
             self.fd = fd
             return
-        try:
+        # both best effort: unprivileged, the default send buffer only pauses the walk
+        # while this process imports; without the low mark, reads are smaller and more
+        with contextlib.suppress(OSError):
             wsock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, 16 << 20)      # root only
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(OSError):
             rsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, _FEED)
-        except OSError:
-            pass
         try:
             self.proc = subprocess.Popen(["dd", "ibs=64K", "obs=256K", "status=none"], stdin=fd,
                                          stdout=wsock.fileno(), stderr=subprocess.DEVNULL)
